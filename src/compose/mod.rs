@@ -1,2 +1,6 @@
 //! The Compose model: everything between a set of Compose files on disk and a validated, normalized
-//! [`Project`]. This stage is pure: it reads files and environment values handed to it, nothing else.
+//! project. This stage is pure: it reads files and the environment values handed to it, nothing else.
+
+pub mod decode;
+pub mod node;
+pub mod yaml;
