@@ -1,7 +1,164 @@
-//! The `rcompose` command line: thin clap commands over the pipeline stages.
+//! The `rcompose` command line: clap definitions of docker compose's global flags and
+//! subcommands, each subcommand a thin layer over the pipeline stages.
 
+mod config;
+
+use std::io::Read;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::compose::{Host, ProjectOptions};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rcompose",
+    version,
+    about = "Define and run multi-container applications, with a bundled daemonless runtime",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand accepts, as docker compose has them.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Compose configuration files (repeatable; `-` reads standard input)
+    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    pub files: Vec<String>,
+    /// Project name
+    #[arg(short = 'p', long = "project-name", global = true)]
+    pub project_name: Option<String>,
+    /// Alternate working directory (default: the directory of the first Compose file)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub project_directory: Option<PathBuf>,
+    /// Alternate environment files (repeatable)
+    #[arg(long = "env-file", global = true, value_name = "FILE")]
+    pub env_files: Vec<PathBuf>,
+    /// Profiles to enable (repeatable)
+    #[arg(long = "profile", global = true, value_name = "PROFILE")]
+    pub profiles: Vec<String>,
+    /// Maximum parallelism, -1 for unlimited
+    #[arg(long, global = true, default_value_t = -1, env = "COMPOSE_PARALLEL_LIMIT", allow_negative_numbers = true)]
+    pub parallel: i64,
+    /// Progress output type
+    #[arg(long, global = true, value_enum, env = "COMPOSE_PROGRESS")]
+    pub progress: Option<Progress>,
+    /// When to print ANSI control characters
+    #[arg(long, global = true, value_enum, default_value = "auto", env = "COMPOSE_ANSI")]
+    pub ansi: Ansi,
+    /// Execute commands in dry run mode
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// Run compose in backward compatibility mode
+    #[arg(long, global = true, env = "COMPOSE_COMPATIBILITY")]
+    pub compatibility: bool,
+    /// Include all resources, even those not used by services
+    #[arg(long, global = true)]
+    pub all_resources: bool,
+    /// State root of the bundled runtime
+    #[arg(long, global = true, env = "RCOMPOSE_ROOT", default_value = "/var/lib/rcompose", value_name = "DIR")]
+    pub root: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Progress {
+    Auto,
+    Tty,
+    Plain,
+    Json,
+    Quiet,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Ansi {
+    Never,
+    Always,
+    Auto,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse, resolve and render the Compose file in canonical format
+    Config(config::ConfigArgs),
+    /// Show the rcompose version information
+    Version(VersionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Format the output
+    #[arg(short, long, value_parser = ["pretty", "json"], default_value = "pretty")]
+    pub format: String,
+    /// Shows only the version number
+    #[arg(long)]
+    pub short: bool,
+}
+
+impl GlobalArgs {
+    pub fn project_options(&self) -> ProjectOptions {
+        ProjectOptions {
+            files: self.files.clone(),
+            project_name: self.project_name.clone(),
+            project_directory: self.project_directory.clone(),
+            env_files: self.env_files.clone(),
+            profiles: self.profiles.clone(),
+        }
+    }
+}
+
+/// The process's view of the world: working directory, environment and (if a file is `-`) stdin.
+fn host(global: &GlobalArgs) -> anyhow::Result<Host> {
+    let cwd = std::env::current_dir()?;
+    let env = std::env::vars().collect();
+    let stdin = if global.files.iter().any(|f| f == "-") {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text)?;
+        Some(text)
+    } else {
+        None
+    };
+    Ok(Host { cwd, env, stdin })
+}
+
+fn version(args: &VersionArgs) {
+    let v = env!("CARGO_PKG_VERSION");
+    match (args.short, args.format.as_str()) {
+        (true, _) => println!("{v}"),
+        (false, "json") => println!("{{\"version\":\"v{v}\"}}"),
+        _ => println!("rcompose version v{v}"),
+    }
+}
+
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Config(args) => host(&cli.global).and_then(|h| config::run(&cli.global, &h, args)),
+        Command::Version(args) => {
+            version(args);
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }
