@@ -42,12 +42,9 @@ pub fn merge(base: Node, over: Node, path: &KeyPath) -> Node {
 pub fn merge_maps(mut base: Map, over: Map, path: &KeyPath) -> Map {
     for (k, v) in over {
         match base.shift_remove_full(&k) {
-            Some((index, _, existing)) if !k.starts_with("x-") => {
+            Some((index, _, existing)) => {
                 let merged = merge(existing, v, &path.key(&k));
                 base.shift_insert(index, k, merged);
-            }
-            Some((index, _, _)) => {
-                base.shift_insert(index, k, v);
             }
             None => {
                 base.insert(k, v);

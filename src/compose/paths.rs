@@ -72,7 +72,8 @@ impl PathResolver<'_> {
         let expanded = expand_user(s, self.home);
         let p = Path::new(&expanded);
         if p.is_absolute() {
-            return clean(p).to_string_lossy().into_owned();
+            // Go's filepath.IsAbs path is returned as written (a trailing `/` stays).
+            return expanded;
         }
         clean(&self.working_dir.join(p)).to_string_lossy().into_owned()
     }
