@@ -93,7 +93,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct VersionArgs {
     /// Format the output
-    #[arg(short, long, value_parser = ["pretty", "json"], default_value = "pretty")]
+    #[arg(long, value_parser = ["pretty", "json"], default_value = "pretty")]
     pub format: String,
     /// Shows only the version number
     #[arg(long)]
