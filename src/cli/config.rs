@@ -90,6 +90,9 @@ pub fn run(global: &GlobalArgs, host: &Host, args: &ConfigArgs) -> anyhow::Resul
         return emit(args, &variables_table(&opts, host)?);
     }
     let loaded = load_project(&opts, host, &settings)?;
+    for warning in &loaded.warnings {
+        eprintln!("WARN {warning}");
+    }
     if args.quiet {
         return Ok(());
     }

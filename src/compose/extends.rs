@@ -121,6 +121,7 @@ impl Ctx<'_, '_> {
             working_dir: &file_dir,
             skip_include: true,
             skip_extends: true,
+            warnings: self.loader.warnings,
         };
         let (mut source, base_resets) = loader.load_file(&config, Node::map(Map::new()), &[])?;
         PathResolver {

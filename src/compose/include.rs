@@ -69,7 +69,7 @@ fn load_included(loader: &Loader, entry: &Node, path: &KeyPath, included: &[Path
         files: files.iter().map(|f| ConfigFile::read(f)).collect::<Result<_, _>>()?,
         environment,
     };
-    load_yaml_model(&details, loader.opts, included)
+    load_yaml_model(&details, loader.opts, included, loader.warnings)
 }
 
 /// The include's `env_file` list, or the included project's `.env` when it has none.

@@ -16,14 +16,16 @@ pub struct InterpolationError {
 }
 
 /// Interpolates every string value under `node` in place.
+/// `on_unset` hears of every variable that was not set and became an empty string.
 pub fn interpolate(
     node: &mut Node,
     path: &KeyPath,
     lookup: &dyn Fn(&str) -> Option<String>,
+    on_unset: &mut dyn FnMut(&str),
 ) -> Result<(), InterpolationError> {
     match &mut node.value {
         Value::String(s) => {
-            let substituted = template::substitute(s, lookup).map_err(|e| InterpolationError {
+            let substituted = template::substitute_reporting(s, lookup, on_unset).map_err(|e| InterpolationError {
                 path: path.clone(),
                 loc: node.loc.clone(),
                 message: describe(&e, path),
@@ -36,12 +38,12 @@ pub fn interpolate(
         }
         Value::Seq(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                interpolate(item, &path.index(i), lookup)?;
+                interpolate(item, &path.index(i), lookup, on_unset)?;
             }
         }
         Value::Map(map) => {
             for (k, v) in map.iter_mut() {
-                interpolate(v, &path.key(k), lookup)?;
+                interpolate(v, &path.key(k), lookup, on_unset)?;
             }
         }
         Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) => {}
@@ -142,7 +144,7 @@ mod tests {
     fn run(text: &str, vars: &[(&str, &str)]) -> Result<serde_json::Value, InterpolationError> {
         let mut n = parse_documents(text, "i.yaml").unwrap().remove(0);
         let lookup = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
-        interpolate(&mut n, &KeyPath::root(), &lookup)?;
+        interpolate(&mut n, &KeyPath::root(), &lookup, &mut |_| {})?;
         Ok(n.to_json())
     }
 

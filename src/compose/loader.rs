@@ -56,6 +56,23 @@ impl Default for LoadOptions {
     }
 }
 
+/// Warnings collected during a load (unset variables, obsolete `version`), each said once.
+#[derive(Debug, Default)]
+pub struct Warnings(std::cell::RefCell<Vec<String>>);
+
+impl Warnings {
+    pub fn add(&self, message: String) {
+        let mut list = self.0.borrow_mut();
+        if !list.contains(&message) {
+            list.push(message);
+        }
+    }
+
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut self.0.borrow_mut())
+    }
+}
+
 /// A set of files read together, with the directory relative paths resolve against and the
 /// variables they are interpolated with.
 #[derive(Debug, Clone)]
@@ -73,16 +90,23 @@ pub struct Loader<'a> {
     pub working_dir: &'a Path,
     pub skip_include: bool,
     pub skip_extends: bool,
+    pub warnings: &'a Warnings,
 }
 
 /// Loads and merges `details.files` into one model tree (compose-go's `loadYamlModel`).
-pub fn load_yaml_model(details: &ConfigDetails, opts: &LoadOptions, included: &[PathBuf]) -> Result<Node, LoadError> {
+pub fn load_yaml_model(
+    details: &ConfigDetails,
+    opts: &LoadOptions,
+    included: &[PathBuf],
+    warnings: &Warnings,
+) -> Result<Node, LoadError> {
     let loader = Loader {
         opts,
         env: &details.environment,
         working_dir: &details.working_dir,
         skip_include: false,
         skip_extends: false,
+        warnings,
     };
     let mut dict = Node::map(Map::new());
     for file in &details.files {
@@ -132,7 +156,10 @@ impl Loader<'_> {
         }
         if self.opts.interpolate {
             let lookup = |k: &str| self.env.get(k).cloned();
-            interpolate(&mut doc, &KeyPath::root(), &lookup)?;
+            let mut on_unset = |name: &str| {
+                self.warnings.add(format!("The {name:?} variable is not set. Defaulting to a blank string."));
+            };
+            interpolate(&mut doc, &KeyPath::root(), &lookup, &mut on_unset)?;
         }
         if !self.skip_include {
             let mut chain = included.to_vec();
@@ -147,7 +174,12 @@ impl Loader<'_> {
         let mut dict = merge(dict, doc, &KeyPath::root());
         enforce_unicity(&mut dict, &KeyPath::root());
         if let Some(map) = dict.as_map_mut() {
-            map.shift_remove("version");
+            if map.shift_remove("version").is_some() {
+                self.warnings.add(format!(
+                    "{}: the attribute `version` is obsolete, it will be ignored, please remove it to avoid potential confusion",
+                    file.display_name()
+                ));
+            }
         }
         canonical(&mut dict, &KeyPath::root())?;
         omit_empty_dns(&mut dict);

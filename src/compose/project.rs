@@ -11,7 +11,7 @@ use super::discovery::{Discovered, Host, ProjectOptions, discover, normalize_pro
 use super::environment::{Environment, resolve_service_env_files};
 use super::error::LoadError;
 use super::interpolate::interpolate;
-use super::loader::{ConfigDetails, LoadOptions, load_yaml_model};
+use super::loader::{ConfigDetails, LoadOptions, Warnings, load_yaml_model};
 use super::model;
 use super::node::{KeyPath, Map, Node};
 use super::normalize::normalize;
@@ -58,6 +58,8 @@ pub struct Loaded {
     /// Services left out by profiles or selection.
     pub disabled: Map,
     pub project: model::Project,
+    /// Things the user should know that did not stop the load.
+    pub warnings: Vec<String>,
 }
 
 pub fn load_project(opts: &ProjectOptions, host: &Host, settings: &LoadSettings) -> Result<Loaded, LoadError> {
@@ -75,7 +77,8 @@ pub fn load_project(opts: &ProjectOptions, host: &Host, settings: &LoadSettings)
         files: discovered.files.clone(),
         environment,
     };
-    let mut tree = load_yaml_model(&details, &load_opts, &[])?;
+    let warnings = Warnings::default();
+    let mut tree = load_yaml_model(&details, &load_opts, &[], &warnings)?;
     if tree.as_map().is_none_or(Map::is_empty) {
         return Err(LoadError::invalid("empty compose file"));
     }
@@ -103,6 +106,7 @@ pub fn load_project(opts: &ProjectOptions, host: &Host, settings: &LoadSettings)
         tree,
         disabled: selection.disabled,
         project,
+        warnings: warnings.take(),
     })
 }
 
@@ -171,7 +175,7 @@ fn project_name(d: &Discovered, opts: &LoadOptions) -> Result<String, LoadError>
     let Some(mut node) = from_files else { return Ok(d.default_name.clone()) };
     if opts.interpolate {
         let lookup = |k: &str| d.environment.get(k).cloned();
-        interpolate(&mut node, &KeyPath::root().key("name"), &lookup)?;
+        interpolate(&mut node, &KeyPath::root().key("name"), &lookup, &mut |_| {})?;
     }
     let name = normalize_project_name(node.as_str().unwrap_or_default());
     Ok(if name.is_empty() { d.default_name.clone() } else { name })
