@@ -180,7 +180,7 @@ pub struct SshKey {
 
 impl SshKey {
     /// Parses `ID=PATH`, or `default` (the agent socket) alone.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, ModelError> {
         match s.split_once('=') {
             Some((id, path)) => Ok(SshKey {
                 id: id.to_owned(),
@@ -190,9 +190,7 @@ impl SshKey {
                 id: s.to_owned(),
                 path: String::new(),
             }),
-            None => Err(format!(
-                "invalid ssh key {s:?}: expected \"default\" or ID=PATH"
-            )),
+            None => Err(ModelError::InvalidSshKey(s.to_owned())),
         }
     }
 }

@@ -33,6 +33,8 @@ pub enum ModelError {
         value: String,
         expected: &'static str,
     },
+    #[error("invalid ssh key {0:?}: expected \"default\" or ID=PATH")]
+    InvalidSshKey(String),
     #[error("expected an integer, got {0:?}")]
     InvalidInteger(String),
     #[error("expected a boolean, got {0:?}")]

@@ -246,7 +246,10 @@ struct HostIps(Vec<String>);
 
 impl<'de> Deserialize<'de> for HostIps {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(HostIps(StringList::deserialize(d)?.0))
+        // compose-go turns a `null` IP into "" (printed `host=`), so keep one empty entry.
+        let ips =
+            Option::<StringList>::deserialize(d)?.map_or_else(|| vec![String::new()], |l| l.0);
+        Ok(HostIps(ips))
     }
 }
 

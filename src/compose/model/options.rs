@@ -157,8 +157,10 @@ fn is_zero_u16(v: &u16) -> bool {
 #[serde(deny_unknown_fields)]
 pub struct WeightDevice {
     #[serde(rename = "Path", alias = "path")]
+    #[schemars(rename = "path")]
     pub path: String,
     #[serde(rename = "Weight", alias = "weight", deserialize_with = "lenient::u16")]
+    #[schemars(rename = "weight")]
     pub weight: u16,
 }
 
@@ -167,8 +169,10 @@ pub struct WeightDevice {
 #[serde(deny_unknown_fields)]
 pub struct ThrottleDevice {
     #[serde(rename = "Path", alias = "path")]
+    #[schemars(rename = "path")]
     pub path: String,
     #[serde(rename = "Rate", alias = "rate")]
+    #[schemars(rename = "rate")]
     pub rate: ByteSize,
 }
 

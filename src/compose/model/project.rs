@@ -5,7 +5,9 @@
 use std::fmt;
 
 use indexmap::IndexMap;
-use schemars::JsonSchema;
+use std::borrow::Cow;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -18,7 +20,7 @@ use super::resources::{
 use super::service::ServiceConfig;
 
 /// A loaded Compose project. Maps keep their input order; output sorts them.
-#[derive(Debug, Clone, PartialEq, Default, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Project {
     pub name: String,
     pub services: IndexMap<String, ServiceConfig>,
@@ -28,7 +30,6 @@ pub struct Project {
     pub configs: IndexMap<String, ConfigObjConfig>,
     pub models: IndexMap<String, ModelConfig>,
     /// `include:` entries, for the loader (never printed).
-    #[schemars(with = "Vec<Short<IncludeConfig>>")]
     pub include: Vec<IncludeConfig>,
     /// Top-level `x-*` keys, printed after the other keys.
     pub extensions: IndexMap<String, serde_json::Value>,
@@ -149,6 +150,36 @@ impl<'de> Deserialize<'de> for Project {
     }
 }
 
+/// Input schema: the sections, `version`, `include` (short or long) and `x-*` extensions.
+impl JsonSchema for Project {
+    fn schema_name() -> Cow<'static, str> {
+        "Project".into()
+    }
+    fn json_schema(g: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "object",
+            "properties": {
+                "version": {"type": "string", "deprecated": true},
+                "name": {"type": "string"},
+                "include": {"type": "array", "items": g.subschema_for::<Short<IncludeConfig>>()},
+                "services": {"type": "object", "additionalProperties": g.subschema_for::<ServiceConfig>()},
+                "networks": section_schema::<NetworkConfig>(g),
+                "volumes": section_schema::<VolumeConfig>(g),
+                "secrets": section_schema::<SecretConfig>(g),
+                "configs": section_schema::<ConfigObjConfig>(g),
+                "models": section_schema::<ModelConfig>(g)
+            },
+            "patternProperties": {"^x-": {}},
+            "additionalProperties": false
+        })
+    }
+}
+
+/// A top-level section: a map of name to `T` or `null`.
+fn section_schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": "object", "additionalProperties": {"anyOf": [g.subschema_for::<T>(), {"type": "null"}]}})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,9 +202,39 @@ mod tests {
                 serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let back = serde_json::to_value(&project).unwrap();
             assert_eq!(back, expected, "{}", path.display());
+            // The fixtures replaced the project path by `<CASE_DIR>` after docker compose escaped it.
+            let pretty = crate::compose::model::to_go_json_pretty(&project)
+                .unwrap()
+                .replace("\\u003cCASE_DIR\\u003e", "<CASE_DIR>");
+            assert_eq!(
+                pretty,
+                text.trim_end(),
+                "byte-identical output for {}",
+                path.display()
+            );
             checked += 1;
         }
         assert!(checked >= 39, "only {checked} cases found");
+    }
+
+    /// `testdata/toplevel.yaml` exercises every top-level section; `toplevel.json` is docker compose
+    /// v2.40.3's `config --format json` for it. Resource `name`s are set by the loader, so they are
+    /// left out of the comparison.
+    #[test]
+    fn top_level_sections_decode_like_compose_go() {
+        let project: Project =
+            serde_norway::from_str(include_str!("testdata/toplevel.yaml")).unwrap();
+        let mut ours = serde_json::to_value(&project).unwrap();
+        let mut want: serde_json::Value =
+            serde_json::from_str(include_str!("testdata/toplevel.json")).unwrap();
+        for doc in [&mut ours, &mut want] {
+            for section in ["networks", "volumes", "secrets", "configs"] {
+                for (_, obj) in doc[section].as_object_mut().unwrap() {
+                    obj.as_object_mut().unwrap().remove("name");
+                }
+            }
+        }
+        assert_eq!(ours, want);
     }
 
     #[test]
@@ -193,5 +254,117 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown field `servics`"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod compose_go_cases {
+    use super::Project;
+    use serde_json::Value;
+    use std::path::PathBuf;
+
+    /// README rule: a key missing from the output equals its default.
+    fn is_default(key: &str, v: &Value) -> bool {
+        match v {
+            Value::Bool(b) => *b == matches!(key, "required" | "create_host_path"),
+            Value::Null => true,
+            Value::Number(n) => n.as_f64() == Some(0.0),
+            Value::String(s) => s.is_empty(),
+            Value::Array(a) => a.is_empty(),
+            Value::Object(o) => o.is_empty(),
+        }
+    }
+
+    /// `want` matches `ours` as a subset, with the conformance README's rules.
+    fn subset(path: &str, ours: &Value, want: &Value, out: &mut Vec<String>) {
+        match (ours, want) {
+            (Value::Object(a), Value::Object(b)) => {
+                for (k, w) in b {
+                    match a.get(k) {
+                        Some(o) => subset(&format!("{path}/{k}"), o, w, out),
+                        None if is_default(k, w) => {}
+                        None => out.push(format!("{path}/{k}: missing, want {w}")),
+                    }
+                }
+            }
+            (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+                for (i, (o, w)) in a.iter().zip(b).enumerate() {
+                    subset(&format!("{path}/{i}"), o, w, out);
+                }
+            }
+            _ if ours != want => out.push(format!("{path}: ours {ours}, want {want}")),
+            _ => {}
+        }
+    }
+
+    /// The partial projects compose-go's tests expect are representable: they read into [`Project`] and
+    /// print back with the same values and JSON types.
+    #[test]
+    fn expected_projects_round_trip() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/conformance/compose-go-cases");
+        let mut problems = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path().join("expected.json");
+            let expected: Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let Some(want) = expected.get("project") else {
+                continue;
+            };
+            let case = path
+                .parent()
+                .unwrap()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            match serde_json::from_value::<Project>(want.clone()) {
+                // This partial project lists a volume without its (required) `type`.
+                Err(e)
+                    if case == "048-include-project-directory"
+                        && e.to_string().contains("`type`") => {}
+                Err(e) => problems.push(format!("{case}: {e}")),
+                Ok(p) => subset(
+                    &case,
+                    &serde_json::to_value(&p).unwrap(),
+                    want,
+                    &mut problems,
+                ),
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    /// Cases whose checks are about syntax the model decodes by itself (no interpolation, paths or
+    /// merging): their `input.yaml`, decoded directly, already gives the expected services.
+    #[test]
+    fn model_level_cases_decode_like_compose_go() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/conformance/compose-go-cases");
+        let mut problems = Vec::new();
+        for case in [
+            "052-ports-expanded-format",
+            "053-ports-host-ip",
+            "056-healthcheck-durations",
+        ]
+        .into_iter()
+        .chain(["057-depends-on-short-to-long", "058-depends-on-long-syntax"])
+        {
+            let input = std::fs::read_to_string(dir.join(case).join("input.yaml")).unwrap();
+            let expected: Value = serde_json::from_str(
+                &std::fs::read_to_string(dir.join(case).join("expected.json")).unwrap(),
+            )
+            .unwrap();
+            let project: Project =
+                serde_norway::from_str(&input).unwrap_or_else(|e| panic!("{case}: {e}"));
+            let ours = serde_json::to_value(&project).unwrap();
+            subset(
+                case,
+                &ours["services"],
+                &expected["project"]["services"],
+                &mut problems,
+            );
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
 }

@@ -173,6 +173,8 @@ pub struct ServiceConfig {
     pub dns_opt: Vec<String>,
     #[serde(default, skip_serializing_if = "StringList::is_empty")]
     pub dns_search: StringList,
+    /// compose-go field outside the Compose schema: never read, printed if set programmatically.
+    #[serde(skip_deserializing)]
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub dockerfile: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -246,8 +248,12 @@ pub struct ServiceConfig {
     pub links: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logging: Option<LoggingConfig>,
+    /// compose-go field outside the Compose schema: never read, printed if set programmatically.
+    #[serde(skip_deserializing)]
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub log_driver: String,
+    /// compose-go field outside the Compose schema: never read, printed if set programmatically.
+    #[serde(skip_deserializing)]
     #[serde(default, skip_serializing_if = "Mapping::is_empty")]
     pub log_opt: Mapping,
     #[serde(default, skip_serializing_if = "is_zero_size")]
@@ -272,6 +278,8 @@ pub struct ServiceConfig {
     )]
     #[schemars(schema_with = "refs::names_or_map_schema::<ServiceModelConfig>")]
     pub models: IndexMap<String, Option<ServiceModelConfig>>,
+    /// compose-go field outside the Compose schema: never read, printed if set programmatically.
+    #[serde(skip_deserializing)]
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub net: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -400,6 +408,8 @@ pub struct ServiceConfig {
     pub userns_mode: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub uts: String,
+    /// compose-go field outside the Compose schema: never read, printed if set programmatically.
+    #[serde(skip_deserializing)]
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub volume_driver: String,
     #[serde(
@@ -429,5 +439,232 @@ impl<T: JsonSchema> JsonSchema for StringOrList<T> {
     fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
         let item = g.subschema_for::<T>();
         schemars::json_schema!({"oneOf": [item, {"type": "array", "items": item}]})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::compose::model::Project;
+    use serde_json::Value;
+
+    /// `testdata/syntax.yaml` uses every short and long syntax; `testdata/syntax.json` is
+    /// `docker-compose-v2 -f syntax.yaml config --format json` (v2.40.3). The file avoids what only the
+    /// loader does (relative paths, `~`, env files, implicit networks), so the decoded services must
+    /// print exactly as docker compose prints them.
+    #[test]
+    fn every_syntax_decodes_like_compose_go() {
+        let project: Project =
+            serde_norway::from_str(include_str!("testdata/syntax.yaml")).unwrap();
+        let expected: Value = serde_json::from_str(include_str!("testdata/syntax.json")).unwrap();
+        let ours = serde_json::to_value(&project).unwrap();
+        let mut diffs = Vec::new();
+        diff("", &ours["services"], &expected["services"], &mut diffs);
+        assert!(
+            diffs.is_empty(),
+            "differences from docker compose:\n{}",
+            diffs.join("\n")
+        );
+    }
+
+    /// JSON pointers where `ours` and `want` differ, with both values.
+    fn diff(path: &str, ours: &Value, want: &Value, out: &mut Vec<String>) {
+        match (ours, want) {
+            (Value::Object(a), Value::Object(b)) => {
+                for k in a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))) {
+                    let (x, y) = (
+                        a.get(k).unwrap_or(&Value::Null),
+                        b.get(k).unwrap_or(&Value::Null),
+                    );
+                    if a.contains_key(k) != b.contains_key(k) {
+                        out.push(format!("{path}/{k}: ours {x} vs docker {y}"));
+                    } else {
+                        diff(&format!("{path}/{k}"), x, y, out);
+                    }
+                }
+            }
+            (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+                for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                    diff(&format!("{path}/{i}"), x, y, out);
+                }
+            }
+            _ if ours != want => out.push(format!("{path}: ours {ours} vs docker {want}")),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod short_syntax_tests {
+    use crate::compose::model::{Condition, ServiceConfig};
+    use serde_json::{Value, json};
+
+    fn service(yaml: &str) -> ServiceConfig {
+        serde_norway::from_str(yaml).unwrap()
+    }
+
+    fn out(yaml: &str) -> Value {
+        serde_json::to_value(service(yaml)).unwrap()
+    }
+
+    fn err(yaml: &str) -> String {
+        serde_norway::from_str::<ServiceConfig>(yaml)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn environment_list_and_map() {
+        let list = out("environment: [A=1, B, C=, D=x=y]");
+        assert_eq!(
+            list["environment"],
+            json!({"A": "1", "B": null, "C": "", "D": "x=y"})
+        );
+        let map = out("environment: {A: 1, B: null, C: true, D: 1.5, E: ''}");
+        assert_eq!(
+            map["environment"],
+            json!({"A": "1", "B": null, "C": "true", "D": "1.5", "E": ""})
+        );
+        assert!(err("environment: ['A =1']").contains("trailing space"));
+    }
+
+    #[test]
+    fn labels_sysctls_annotations() {
+        let s = out("labels: [a=1, b]\nsysctls: {net.x: 1}\nannotations: {k: null}");
+        assert_eq!(s["labels"], json!({"a": "1", "b": ""}));
+        assert_eq!(s["sysctls"], json!({"net.x": "1"}));
+        assert_eq!(s["annotations"], json!({"k": ""}));
+    }
+
+    #[test]
+    fn extra_hosts_forms() {
+        let list = out("extra_hosts: ['a:1.2.3.4', 'b=::1', 'c:[::2]', 'd=1.1.1.1,2.2.2.2']");
+        assert_eq!(
+            list["extra_hosts"],
+            json!(["a=1.2.3.4", "b=::1", "c=::2", "d=1.1.1.1", "d=2.2.2.2"])
+        );
+        let map = out("extra_hosts: {b: '[::3]', a: [1.1.1.1, 2.2.2.2]}");
+        assert_eq!(
+            map["extra_hosts"],
+            json!(["a=1.1.1.1", "a=2.2.2.2", "b=::3"])
+        );
+        assert!(err("extra_hosts: [nohost]").contains("invalid extra host \"nohost\""));
+    }
+
+    #[test]
+    fn commands() {
+        let s = out("command: echo 'a b'\nentrypoint: [sh, -c]");
+        assert_eq!(s["command"], json!(["echo", "a b"]));
+        assert_eq!(s["entrypoint"], json!(["sh", "-c"]));
+        let unset = out("image: x");
+        assert_eq!(unset["command"], Value::Null);
+        assert_eq!(unset["entrypoint"], Value::Null);
+        assert_eq!(out("command: null")["command"], Value::Null);
+        assert_eq!(out("command: ''")["command"], json!([]));
+        assert!(err("command: \"echo 'oops\"").contains("invalid command line"));
+    }
+
+    #[test]
+    fn healthcheck_and_durations() {
+        let s =
+            out("healthcheck: {test: curl x, interval: 90s, timeout: 1h30m, start_period: 1500ms}");
+        assert_eq!(
+            s["healthcheck"],
+            json!({"test": ["CMD-SHELL", "curl x"], "timeout": "1h30m0s", "interval": "1m30s", "start_period": "1.5s"})
+        );
+        let e = err("stop_grace_period: 10");
+        assert!(e.contains("expected a duration like \"10s\""), "{e}");
+        assert!(e.contains("line 1"), "error carries its location: {e}");
+    }
+
+    #[test]
+    fn depends_on_forms() {
+        let list = service("depends_on: [db]");
+        assert_eq!(list.depends_on["db"].condition, Condition::ServiceStarted);
+        assert!(list.depends_on["db"].required);
+        let long = out(
+            "depends_on: {db: {condition: service_healthy, restart: true}, x: {required: false}}",
+        );
+        assert_eq!(
+            long["depends_on"],
+            json!({"db": {"condition": "service_healthy", "restart": true, "required": true},
+                   "x": {"condition": "service_started", "required": false}})
+        );
+        assert!(
+            err("depends_on: {db: {condition: started}}").contains("unknown variant `started`")
+        );
+    }
+
+    #[test]
+    fn build_networks_secrets_extends() {
+        let s = out("build: ./dir\nnetworks: [a, b]\nsecrets: [s]\nconfigs: [c]\nextends: base");
+        assert_eq!(
+            s["build"],
+            json!({"context": "./dir", "dockerfile": "Dockerfile"})
+        );
+        assert_eq!(s["networks"], json!({"a": null, "b": null}));
+        assert_eq!(
+            s["secrets"],
+            json!([{"source": "s", "target": "/run/secrets/s"}])
+        );
+        assert_eq!(s["configs"], json!([{"source": "c"}]));
+        assert_eq!(s["extends"], json!({"service": "base"}));
+        let inline = out("build: {dockerfile_inline: FROM x}");
+        assert_eq!(
+            inline["build"],
+            json!({"context": ".", "dockerfile_inline": "FROM x"})
+        );
+    }
+
+    #[test]
+    fn env_files() {
+        let svc = service("env_file: [a.env, {path: b.env, required: false, format: raw}]");
+        assert_eq!(svc.env_files.len(), 2);
+        assert!(svc.env_files[0].required && !svc.env_files[1].required);
+        let s = serde_json::to_value(&svc).unwrap();
+        assert_eq!(
+            s["env_file"],
+            json!(["a.env", {"path": "b.env", "required": false, "format": "raw"}])
+        );
+        assert_eq!(service("env_file: one.env").env_files[0].path, "one.env");
+    }
+
+    #[test]
+    fn ulimits_sizes_cpus() {
+        let s = out(
+            "ulimits: {nproc: 65535, core: '0', nofile: {soft: 1, hard: 2}}\nmem_limit: 2gb\ncpus: '1.5'",
+        );
+        assert_eq!(
+            s["ulimits"],
+            json!({"core": {}, "nofile": {"soft": 1, "hard": 2}, "nproc": 65535})
+        );
+        assert_eq!(s["mem_limit"], json!("2147483648"));
+        assert_eq!(s["cpus"], json!(1.5));
+        let e = err("mem_limit: 2 parsecs");
+        assert!(e.contains("expected a byte size like \"512m\""), "{e}");
+    }
+
+    #[test]
+    fn lenient_scalars() {
+        let s = out("cpu_shares: '512'\nprivileged: 'true'\nscale: '2'\nuser: 1000");
+        assert_eq!(
+            (&s["cpu_shares"], &s["privileged"], &s["scale"]),
+            (&json!(512), &json!(true), &json!(2))
+        );
+        assert_eq!(s["user"], json!("1000"));
+        assert!(err("cpu_shares: lots").contains("expected an integer, got \"lots\""));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let e = err("image: x\nimgae: y");
+        assert!(e.contains("unknown field `imgae`"), "{e}");
+        let e = err("healthcheck: {tset: x}");
+        assert!(e.contains("unknown field `tset`"), "{e}");
+        let e = err("ports: [{target: 80, publish: 8080}]");
+        assert!(e.contains("unknown field `publish`"), "{e}");
+        let e = err("ports: ['80:x']");
+        assert!(e.contains("invalid port \"80:x\""), "{e}");
+        let e = err("volumes: ['ab::c']");
+        assert!(e.contains("invalid volume"), "{e}");
     }
 }

@@ -83,15 +83,32 @@ fn parse_component(s: &str) -> Result<(u64, &str), &'static str> {
     };
     let mut nanos = whole.checked_mul(unit).ok_or("invalid duration")?;
     if !frac.is_empty() {
-        // Go keeps at most ~19 fraction digits; f64 precision matches its float step.
-        let f: f64 = format!("0.{frac}")
-            .parse()
-            .map_err(|_| "invalid duration")?;
-        nanos = nanos
-            .checked_add((f * unit as f64) as u64)
-            .ok_or("invalid duration")?;
+        let (f, scale) = leading_fraction(frac);
+        // Same arithmetic as Go's ParseDuration, so results agree to the nanosecond.
+        let extra = (f as f64 * (unit as f64 / scale)) as u64;
+        nanos = nanos.checked_add(extra).ok_or("invalid duration")?;
     }
     Ok((nanos, rest))
+}
+
+/// Fraction digits as an integer and its scale (Go's `leadingFraction`: digits that would overflow
+/// are ignored).
+fn leading_fraction(digits: &str) -> (u64, f64) {
+    let (mut f, mut scale) = (0u64, 1f64);
+    for d in digits.bytes() {
+        let Some(next) = f
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(d - b'0')))
+        else {
+            break;
+        };
+        if next > i64::MAX as u64 {
+            break;
+        }
+        f = next;
+        scale *= 10.0;
+    }
+    (f, scale)
 }
 
 fn parse_duration(s: &str) -> Result<i64, &'static str> {
@@ -217,6 +234,10 @@ impl ByteSize {
         } else {
             (&s[..=sep], &s[sep + 1..])
         };
+        // A plain integer is exact (go-units goes through float64, losing precision above 2^53 bytes).
+        if suffix.is_empty() && !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()) {
+            return num.parse().map(ByteSize).map_err(|_| err("too large"));
+        }
         let size: f64 = num.parse().map_err(|_| err("not a number"))?;
         if size < 0.0 || !size.is_finite() {
             return Err(err("negative size"));
@@ -538,5 +559,29 @@ mod tests {
             DeviceCount::ALL
         );
         assert!(serde_json::from_str::<DeviceCount>("\"some\"").is_err());
+    }
+
+    proptest::proptest! {
+        /// Printing then parsing gives the same duration, for any value Go can represent.
+        #[test]
+        fn duration_round_trips(nanos in proptest::num::i64::ANY) {
+            let d = Duration(nanos.max(i64::MIN + 1));
+            proptest::prop_assert_eq!(Duration::parse(&d.to_string()).unwrap(), d);
+        }
+
+        #[test]
+        fn byte_size_round_trips(n in 0i64..i64::MAX) {
+            proptest::prop_assert_eq!(ByteSize::parse(&ByteSize(n).to_string()).unwrap(), ByteSize(n));
+        }
+
+        #[test]
+        fn parsers_never_panic(s in "\\PC{0,12}") {
+            let _ = Duration::parse(&s);
+            let _ = ByteSize::parse(&s);
+            let _ = FileMode::parse(&s);
+            let _ = crate::compose::model::shell_split(&s);
+            let _ = crate::compose::model::parse_port_spec(&s);
+            let _ = crate::compose::model::parse_volume_spec(&s);
+        }
     }
 }

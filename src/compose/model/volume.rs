@@ -369,8 +369,8 @@ mod tests {
             "invalid volume \"ab::c\": empty section between colons"
         );
         assert_eq!(
-            msg("x:/a:ro:z"),
-            "invalid volume \"x:/a:ro:z\": too many colons"
+            msg("xy:/a:ro:z"),
+            "invalid volume \"xy:/a:ro:z\": too many colons"
         );
     }
 
