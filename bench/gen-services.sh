@@ -7,8 +7,8 @@ n=${1:-1000}; out=${2:-/dev/stdout}
   echo "name: big"
   echo "x-common: &common"
   echo "  restart: unless-stopped"
-  echo "  environment: {LOG_LEVEL: info, REGION: \${REGION:-eu}}"
-  echo "  healthcheck: {test: [CMD, true], interval: 5s, timeout: 2s, retries: 3}"
+  echo "  environment: {LOG_LEVEL: info, REGION: \"\${REGION:-eu}\"}"
+  echo "  healthcheck: {test: [CMD, \"true\"], interval: 5s, timeout: 2s, retries: 3}"
   echo "services:"
   for i in $(seq 1 "$n"); do
     echo "  svc$i:"

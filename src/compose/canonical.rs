@@ -7,12 +7,17 @@ use serde::Serialize;
 
 use super::error::LoadError;
 use super::model;
-use super::node::{KeyPath, Map, Node, Value};
+use std::sync::LazyLock;
+
+use super::node::{KeyPath, Map, Node, PathTable, Value};
 
 /// Rewrites every short form under `node` (the whole project tree) into its long form.
 pub fn canonical(node: &mut Node, path: &KeyPath) -> Result<(), LoadError> {
     if let Some(transform) = transformer(path) {
         return transform(node, path);
+    }
+    if path.len() >= TRANSFORMS.max_depth() {
+        return Ok(());
     }
     match &mut node.value {
         Value::Map(map) => {
@@ -32,8 +37,7 @@ pub fn canonical(node: &mut Node, path: &KeyPath) -> Result<(), LoadError> {
 
 type Transform = fn(&mut Node, &KeyPath) -> Result<(), LoadError>;
 
-fn transformer(path: &KeyPath) -> Option<Transform> {
-    let table: &[(&str, Transform)] = &[
+const TRANSFORM_TABLE: &[(&str, Transform)] = &[
         ("services.*.build", build),
         ("services.*.build.secrets.*", file_mount),
         ("services.*.build.additional_contexts", key_value_map),
@@ -57,9 +61,13 @@ fn transformer(path: &KeyPath) -> Option<Transform> {
         ("networks.*", maybe_external),
         ("secrets.*", maybe_external),
         ("configs.*", maybe_external),
-        ("include.*", include),
-    ];
-    table.iter().find(|(p, _)| path.matches(p)).map(|(_, t)| *t)
+    ("include.*", include),
+];
+
+static TRANSFORMS: LazyLock<PathTable<Transform>> = LazyLock::new(|| PathTable::new(TRANSFORM_TABLE.iter().copied()));
+
+fn transformer(path: &KeyPath) -> Option<Transform> {
+    TRANSFORMS.find(path).copied()
 }
 
 fn expected(node: &Node, path: &KeyPath, what: &str) -> LoadError {

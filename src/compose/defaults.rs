@@ -5,11 +5,16 @@
 
 use super::environment::Environment;
 use super::error::LoadError;
-use super::node::{KeyPath, Map, Node, Value};
+use std::sync::LazyLock;
+
+use super::node::{KeyPath, Map, Node, PathTable, Value};
 
 pub fn set_default_values(node: &mut Node, path: &KeyPath) {
     if let Some(set) = default_setter(path) {
         set(node);
+        return;
+    }
+    if path.len() >= DEFAULTS.max_depth() {
         return;
     }
     match &mut node.value {
@@ -27,8 +32,7 @@ pub fn set_default_values(node: &mut Node, path: &KeyPath) {
     }
 }
 
-fn default_setter(path: &KeyPath) -> Option<fn(&mut Node)> {
-    let table: &[(&str, fn(&mut Node))] = &[
+const DEFAULT_TABLE: &[(&str, fn(&mut Node))] = &[
         ("services.*.build", |n| insert_default(n, "context", Node::string("."))),
         ("services.*.secrets.*", default_secret_target),
         ("services.*.ports.*", |n| {
@@ -38,8 +42,12 @@ fn default_setter(path: &KeyPath) -> Option<fn(&mut Node)> {
         ("services.*.deploy.resources.reservations.devices.*", default_device_request),
         ("services.*.gpus.*", default_device_request),
         ("services.*.volumes.*.bind", |n| insert_default(n, "create_host_path", Node::new(Value::Bool(true)))),
-    ];
-    table.iter().find(|(p, _)| path.matches(p)).map(|(_, f)| *f)
+];
+
+static DEFAULTS: LazyLock<PathTable<fn(&mut Node)>> = LazyLock::new(|| PathTable::new(DEFAULT_TABLE.iter().copied()));
+
+fn default_setter(path: &KeyPath) -> Option<fn(&mut Node)> {
+    DEFAULTS.find(path).copied()
 }
 
 fn insert_default(node: &mut Node, key: &str, value: Node) {

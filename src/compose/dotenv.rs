@@ -10,7 +10,7 @@
 use indexmap::IndexMap;
 use thiserror::Error;
 
-use super::template::{self, TemplateError, go_quote};
+use super::template::{self, ArgEvaluation, TemplateError, go_quote};
 
 /// A file that compose-go rejects. `Display` is exactly compose-go's text (it starts with
 /// `line N: ` only where compose-go's does); the caller adds `failed to read <path>: `
@@ -57,11 +57,23 @@ pub fn parse_into(
     out: &mut IndexMap<String, String>,
     on_unset: &mut dyn FnMut(&str),
 ) -> Result<(), DotenvError> {
+    parse_into_with(content, lookup, out, on_unset, ArgEvaluation::Lazy)
+}
+
+/// [`parse_into`] with an explicit [`ArgEvaluation`] for `${VAR:-...}` arguments in values.
+pub fn parse_into_with(
+    content: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    out: &mut IndexMap<String, String>,
+    on_unset: &mut dyn FnMut(&str),
+    evaluation: ArgEvaluation,
+) -> Result<(), DotenvError> {
     let src = content.strip_prefix('\u{FEFF}').unwrap_or(content);
     let mut parser = Parser {
         line: 1,
         lookup,
         on_unset,
+        evaluation,
     };
     parser.run(src, out)
 }
@@ -81,6 +93,12 @@ pub fn parse_raw_with_lookup(
     let mut out = IndexMap::new();
     for (index, raw) in scan_lines(content).enumerate() {
         let line = index + 1;
+        // The scanner needs room for the whole line plus its newline (or to see end of input).
+        if raw.len() >= MAX_RAW_LINE {
+            let message = "bufio.Scanner: token too long".to_owned();
+            return Err(DotenvError::syntax(line, message));
+        }
+        let raw = raw.strip_suffix('\r').unwrap_or(raw);
         let raw = if line == 1 {
             raw.strip_prefix('\u{FEFF}').unwrap_or(raw)
         } else {
@@ -94,15 +112,12 @@ pub fn parse_raw_with_lookup(
 /// bufio.Scanner's longest token; docker's kvfile inherits the limit.
 const MAX_RAW_LINE: usize = 64 * 1024;
 
-/// Lines as Go's `bufio.ScanLines` yields them: split on `\n`, one trailing `\r` dropped, no
-/// empty token after a final newline.
+/// Lines as Go's `bufio.ScanLines` sees them: split on `\n`, no empty token after a final
+/// newline (the caller drops the trailing `\r` ScanLines removes).
 fn scan_lines(content: &str) -> impl Iterator<Item = &str> {
     let body = content.strip_suffix('\n').unwrap_or(content);
     let lines = (!content.is_empty()).then(|| body.split('\n'));
-    lines
-        .into_iter()
-        .flatten()
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+    lines.into_iter().flatten()
 }
 
 fn raw_line(
@@ -111,14 +126,6 @@ fn raw_line(
     lookup: &dyn Fn(&str) -> Option<String>,
     out: &mut IndexMap<String, String>,
 ) -> Result<(), DotenvError> {
-    // The scanner fails on the line itself, before any content check (the +1 is the newline
-    // or dropped `\r` it needed room for).
-    if raw.len() + 1 > MAX_RAW_LINE {
-        return Err(DotenvError::syntax(
-            line,
-            "bufio.Scanner: token too long".into(),
-        ));
-    }
     let text = raw.trim_start();
     if text.is_empty() || text.starts_with('#') {
         return Ok(());
@@ -179,6 +186,7 @@ struct Parser<'a> {
     line: usize,
     lookup: &'a dyn Fn(&str) -> Option<String>,
     on_unset: &'a mut dyn FnMut(&str),
+    evaluation: ArgEvaluation,
 }
 
 impl Parser<'_> {
@@ -345,10 +353,12 @@ impl Parser<'_> {
     ) -> Result<String, DotenvError> {
         let lookup = self.lookup;
         let resolve = |k: &str| lookup(k).or_else(|| vars.get(k).cloned());
-        template::substitute_reporting(value, &resolve, self.on_unset).map_err(|e| DotenvError {
-            line: self.line,
-            message: e.to_string(),
-            template: Some(e),
+        template::substitute_with(value, &resolve, self.on_unset, self.evaluation).map_err(|e| {
+            DotenvError {
+                line: self.line,
+                message: e.to_string(),
+                template: Some(e),
+            }
         })
     }
 }
@@ -711,7 +721,7 @@ mod tests {
             msg("A\tB\n"),
             Err((1, "variable 'A\tB' contains whitespaces".into()))
         );
-        let long = format!("A={}", "x".repeat(MAX_RAW_LINE));
+        let long = format!("A={}\r", "x".repeat(MAX_RAW_LINE - 3));
         assert_eq!(msg(&long), Err((1, "bufio.Scanner: token too long".into())));
     }
 

@@ -3,7 +3,9 @@
 //! casts (`ports[].target`, `deploy.replicas`, `privileged`…) become integers, floats or booleans,
 //! so `replicas: ${N}` decodes as a number. Errors name the key path and line.
 
-use super::node::{KeyPath, Node, Value};
+use std::sync::LazyLock;
+
+use super::node::{KeyPath, Node, PathTable, Value};
 use super::template::{self, TemplateError};
 
 /// An interpolation failure at a given place.
@@ -112,9 +114,11 @@ const CASTS: &[(&str, Cast)] = &[
     ("configs.*.external", Cast::Bool),
 ];
 
+static CAST_TABLE: LazyLock<PathTable<Cast>> = LazyLock::new(|| PathTable::new(CASTS.iter().copied()));
+
 /// Converts an interpolated string to the type compose-go casts it to at `path`.
 fn cast(s: String, path: &KeyPath) -> Result<Value, String> {
-    let Some((_, how)) = CASTS.iter().find(|(p, _)| path.matches(p)) else {
+    let Some(how) = CAST_TABLE.find(path) else {
         return Ok(Value::String(s));
     };
     match how {

@@ -6,8 +6,9 @@
 //! target…).
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
-use super::node::{KeyPath, Map, Node, Value};
+use super::node::{KeyPath, Map, Node, PathTable, Value};
 
 /// Merges `over` into `base` (the later file wins), at tree position `path`.
 pub fn merge(base: Node, over: Node, path: &KeyPath) -> Node {
@@ -56,7 +57,7 @@ pub fn merge_maps(mut base: Map, over: Map, path: &KeyPath) -> Map {
 
 type Merger = fn(Node, Node, &KeyPath) -> Node;
 
-fn special_merge(path: &KeyPath) -> Option<Merger> {
+static SPECIAL_MERGES: LazyLock<PathTable<Merger>> = LazyLock::new(|| {
     const TO_SEQUENCE: &[&str] = &[
         "networks.*.labels",
         "volumes.*.labels",
@@ -81,12 +82,6 @@ fn special_merge(path: &KeyPath) -> Option<Merger> {
         "services.*.entrypoint",
         "services.*.healthcheck.test",
     ];
-    if TO_SEQUENCE.iter().any(|p| path.matches(p)) {
-        return Some(merge_to_sequence);
-    }
-    if REPLACE.iter().any(|p| path.matches(p)) {
-        return Some(|_, over, _| over);
-    }
     let table: &[(&str, Merger)] = &[
         ("networks.*.ipam.config", merge_ipam_config),
         ("services.*.build", merge_build),
@@ -97,7 +92,18 @@ fn special_merge(path: &KeyPath) -> Option<Merger> {
         ("services.*.logging", merge_logging),
         ("services.*.ulimits.*", merge_ulimit),
     ];
-    table.iter().find(|(p, _)| path.matches(p)).map(|(_, m)| *m)
+    let replace: Merger = |_, over, _| over;
+    PathTable::new(
+        TO_SEQUENCE
+            .iter()
+            .map(|p| (*p, merge_to_sequence as Merger))
+            .chain(REPLACE.iter().map(|p| (*p, replace)))
+            .chain(table.iter().copied()),
+    )
+});
+
+fn special_merge(path: &KeyPath) -> Option<Merger> {
+    SPECIAL_MERGES.find(path).copied()
 }
 
 /// Key/value settings given as a list or a mapping merge as a list of `KEY=VALUE` strings;
@@ -252,7 +258,7 @@ fn merge_ipam_config(base: Node, over: Node, path: &KeyPath) -> Node {
 /// something (a later `PORT=2` replaces `PORT=1` in place).
 pub fn enforce_unicity(node: &mut Node, path: &KeyPath) {
     match &mut node.value {
-        Value::Map(map) => {
+        Value::Map(map) if path.len() < INDEXERS.max_depth() => {
             for (k, v) in map.iter_mut() {
                 enforce_unicity(v, &path.key(k));
             }
@@ -283,7 +289,7 @@ pub fn enforce_unicity(node: &mut Node, path: &KeyPath) {
 
 type Indexer = fn(&Node) -> Option<String>;
 
-fn unicity_indexer(path: &KeyPath) -> Option<Indexer> {
+static INDEXERS: LazyLock<PathTable<Indexer>> = LazyLock::new(|| {
     const KEY_VALUE: &[&str] = &[
         "networks.*.labels",
         "networks.*.ipam.options",
@@ -308,12 +314,10 @@ fn unicity_indexer(path: &KeyPath) -> Option<Indexer> {
         "services.*.sysctls",
         "services.*.tmpfs",
     ];
-    if KEY_VALUE.iter().any(|p| path.matches(p)) {
-        return Some(|n| {
-            let text = n.scalar_text()?;
-            Some(text.split_once('=').map_or(text.clone(), |(k, _)| k.to_string()))
-        });
-    }
+    let key_value: Indexer = |n| {
+        let text = n.scalar_text()?;
+        Some(text.split_once('=').map_or(text.clone(), |(k, _)| k.to_string()))
+    };
     let table: &[(&str, Indexer)] = &[
         ("services.*.volumes", volume_key),
         ("services.*.devices", device_key),
@@ -323,7 +327,11 @@ fn unicity_indexer(path: &KeyPath) -> Option<Indexer> {
         ("services.*.secrets", |n| mount_key(n, "/run/secrets")),
         ("services.*.configs", |n| mount_key(n, "")),
     ];
-    table.iter().find(|(p, _)| path.matches(p)).map(|(_, i)| *i)
+    PathTable::new(KEY_VALUE.iter().map(|p| (*p, key_value)).chain(table.iter().copied()))
+});
+
+fn unicity_indexer(path: &KeyPath) -> Option<Indexer> {
+    INDEXERS.find(path).copied()
 }
 
 fn volume_key(n: &Node) -> Option<String> {

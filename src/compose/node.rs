@@ -257,13 +257,56 @@ impl KeyPath {
     /// Matches a dotted pattern where `*` stands for any one key or index
     /// (`services.*.ports` matches `services.web.ports`).
     pub fn matches(&self, pattern: &str) -> bool {
-        let parts: Vec<&str> = pattern.split('.').collect();
-        parts.len() == self.0.len()
-            && parts.iter().zip(&self.0).all(|(p, s)| match s {
-                _ if *p == "*" => true,
-                PathSeg::Key(k) => p == k,
-                PathSeg::Index(_) => false,
+        // Called for every node by every tree walk: no allocation here.
+        let mut segs = self.0.iter();
+        for p in pattern.split('.') {
+            let Some(seg) = segs.next() else { return false };
+            let ok = p == "*" || matches!(seg, PathSeg::Key(k) if k == p);
+            if !ok {
+                return false;
+            }
+        }
+        segs.next().is_none()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// A table of dotted path patterns (`services.*.ports`) with a value each, split once and
+/// grouped by depth, so that looking up a node's path costs a few comparisons. Tree walks use
+/// [`PathTable::max_depth`] to stop descending where nothing can match any more.
+pub struct PathTable<T> {
+    by_depth: Vec<Vec<(Vec<&'static str>, T)>>,
+}
+
+impl<T> PathTable<T> {
+    pub fn new(entries: impl IntoIterator<Item = (&'static str, T)>) -> Self {
+        let mut by_depth: Vec<Vec<(Vec<&'static str>, T)>> = Vec::new();
+        for (pattern, value) in entries {
+            let parts: Vec<&'static str> = pattern.split('.').collect();
+            if by_depth.len() <= parts.len() {
+                by_depth.resize_with(parts.len() + 1, Vec::new);
+            }
+            by_depth[parts.len()].push((parts, value));
+        }
+        PathTable { by_depth }
+    }
+
+    /// The value of the first pattern matching `path`.
+    pub fn find(&self, path: &KeyPath) -> Option<&T> {
+        let candidates = self.by_depth.get(path.len())?;
+        candidates
+            .iter()
+            .find(|(parts, _)| {
+                parts.iter().zip(&path.0).all(|(p, seg)| *p == "*" || matches!(seg, PathSeg::Key(k) if k == p))
             })
+            .map(|(_, v)| v)
+    }
+
+    pub fn max_depth(&self) -> usize {
+        self.by_depth.len().saturating_sub(1)
     }
 }
 

@@ -4,7 +4,9 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use super::node::{KeyPath, Node, Value};
+use std::sync::LazyLock;
+
+use super::node::{KeyPath, Node, PathTable, Value};
 
 /// What relative paths resolve against.
 pub struct PathResolver<'a> {
@@ -17,6 +19,9 @@ impl PathResolver<'_> {
     pub fn resolve(&self, node: &mut Node, path: &KeyPath) {
         if let Some(kind) = path_kind(path) {
             self.resolve_value(node, kind);
+            return;
+        }
+        if path.len() >= KINDS.max_depth() {
             return;
         }
         match &mut node.value {
@@ -87,8 +92,7 @@ enum Kind {
     DriverOpts,
 }
 
-fn path_kind(path: &KeyPath) -> Option<Kind> {
-    let table: &[(&str, Kind)] = &[
+const KIND_TABLE: &[(&str, Kind)] = &[
         ("services.*.build.context", Kind::Context),
         ("services.*.build.additional_contexts.*", Kind::Context),
         ("services.*.build.ssh.*", Kind::Plain),
@@ -103,8 +107,12 @@ fn path_kind(path: &KeyPath) -> Option<Kind> {
         ("include.*.project_directory", Kind::Plain),
         ("include.*.env_file", Kind::Plain),
         ("volumes.*", Kind::DriverOpts),
-    ];
-    table.iter().find(|(p, _)| path.matches(p)).map(|(_, k)| *k)
+];
+
+static KINDS: LazyLock<PathTable<Kind>> = LazyLock::new(|| PathTable::new(KIND_TABLE.iter().copied()));
+
+fn path_kind(path: &KeyPath) -> Option<Kind> {
+    KINDS.find(path).copied()
 }
 
 /// Git URLs, HTTP URLs and `service:`/`docker-image://` references are not local paths.

@@ -7,6 +7,7 @@
 //! `{`, case-insensitive names that also admit `ſ` and `K`) decide real outputs, so they are
 //! reproduced here on purpose rather than "fixed".
 
+use indexmap::IndexMap;
 use thiserror::Error;
 
 /// Nesting limit for defaults inside defaults. compose-go has none (Go stacks grow); we stop far
@@ -78,9 +79,31 @@ pub fn substitute_reporting(
     lookup: &dyn Fn(&str) -> Option<String>,
     on_unset: &mut dyn FnMut(&str),
 ) -> Result<String, TemplateError> {
+    substitute_with(template, lookup, on_unset, ArgEvaluation::Lazy)
+}
+
+/// When an operator's argument (default, alternate value, error message) is substituted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ArgEvaluation {
+    /// Only when used: compose-go since v2.10.1 (January 2026).
+    #[default]
+    Lazy,
+    /// Always, before the variable is looked up, so errors and warnings inside unused arguments
+    /// fire: compose-go up to v2.10.0, i.e. docker compose v2.40.x and earlier.
+    Eager,
+}
+
+/// [`substitute_reporting`] with an explicit [`ArgEvaluation`].
+pub fn substitute_with(
+    template: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    on_unset: &mut dyn FnMut(&str),
+    evaluation: ArgEvaluation,
+) -> Result<String, TemplateError> {
     let mut engine = Engine {
         lookup,
         on_unset,
+        evaluation,
         depth: 0,
     };
     engine.run(template)
@@ -91,14 +114,11 @@ pub fn substitute_reporting(
 /// operator expression before the expression's own variable; duplicates keep their first
 /// position and take the last occurrence's fields, as compose-go's map assignment does.
 pub fn variables(template: &str) -> Vec<Variable> {
-    let mut out: Vec<Variable> = Vec::new();
-    for var in extract(template) {
-        match out.iter_mut().find(|v| v.name == var.name) {
-            Some(slot) => *slot = var,
-            None => out.push(var),
-        }
+    let mut unique: IndexMap<String, Variable> = IndexMap::new();
+    for var in extract(template, 0) {
+        unique.insert(var.name.clone(), var);
     }
-    out
+    unique.into_values().collect()
 }
 
 /// The operators of `${NAME<op>arg}`.
@@ -249,6 +269,7 @@ fn first_brace_closing_index(s: &str) -> Option<usize> {
 struct Engine<'a> {
     lookup: &'a dyn Fn(&str) -> Option<String>,
     on_unset: &'a mut dyn FnMut(&str),
+    evaluation: ArgEvaluation,
     depth: usize,
 }
 
@@ -336,8 +357,12 @@ impl Engine<'_> {
         })
     }
 
-    /// Evaluates `${name<op>arg}`; `arg` is substituted only when it is used.
+    /// Evaluates `${name<op>arg}`; in lazy mode `arg` is substituted only when it is used.
     fn apply(&mut self, name: &str, op: Op, arg: &str) -> Result<String, TemplateError> {
+        let early = match self.evaluation {
+            ArgEvaluation::Eager => Some(self.nested(arg)?),
+            ArgEvaluation::Lazy => None,
+        };
         let value = (self.lookup)(name);
         let non_empty = value.as_deref().is_some_and(|v| !v.is_empty());
         let use_arg = match op {
@@ -349,7 +374,10 @@ impl Engine<'_> {
         if !use_arg {
             return Ok(value.unwrap_or_default());
         }
-        let evaluated = self.nested(arg)?;
+        let evaluated = match early {
+            Some(evaluated) => evaluated,
+            None => self.nested(arg)?,
+        };
         match op {
             Op::RequiredNotEmpty | Op::RequiredSet => Err(TemplateError::RequiredMissing {
                 variable: name.to_owned(),
@@ -368,45 +396,57 @@ impl Engine<'_> {
 }
 
 /// compose-go's `extractVariable`, in its discovery order and with duplicates.
-fn extract(s: &str) -> Vec<Variable> {
+fn extract(s: &str, depth: usize) -> Vec<Variable> {
     let mut out = Vec::new();
-    for m in all_matches(s) {
+    if depth > MAX_DEPTH {
+        return out;
+    }
+    // compose-go recurses into the text after an operator expression's first balanced `}` and
+    // lists that text's variables before the expression's own. We scan that text in place and
+    // hold the expressions' groups on a stack, emitted innermost first once the shared end of
+    // the chain (the line's last `}`) is passed.
+    let mut pending: Vec<Vec<Variable>> = Vec::new();
+    let mut chain_end = 0;
+    let mut pos = 0;
+    while let Some(off) = s[pos..].find('$') {
+        let at = pos + off;
+        if at >= chain_end {
+            out.extend(pending.drain(..).rev().flatten());
+        }
+        let Some((m, end)) = match_at(s, at) else {
+            pos = at + 1;
+            continue;
+        };
+        pos = end;
         let val = match m {
             Match::Escaped => continue,
             Match::Plain { name } => name,
             Match::Invalid => "",
             Match::Operator { full, .. } => match first_brace_closing_index(full) {
                 Some(i) if i > 0 => {
-                    out.extend(extract(&full[i + 1..]));
-                    &full[2..i]
+                    pending.push(variable_group(&full[2..i], depth));
+                    chain_end = end;
+                    pos = at + i + 1;
+                    continue;
                 }
                 _ => &full[2..full.len() - 1],
             },
         };
-        let var = variable_from(val);
-        let (default, presence) = (var.default_value.clone(), var.presence_value.clone());
-        out.push(var);
-        out.extend(extract(&default));
-        out.extend(extract(&presence));
+        out.extend(variable_group(val, depth));
     }
+    out.extend(pending.drain(..).rev().flatten());
     out
 }
 
-/// All non-overlapping matches of the pattern in `s`, left to right.
-fn all_matches(s: &str) -> Vec<Match<'_>> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while let Some(off) = s[pos..].find('$') {
-        let at = pos + off;
-        match match_at(s, at) {
-            Some((m, end)) => {
-                out.push(m);
-                pos = end;
-            }
-            None => pos = at + 1,
-        }
-    }
-    out
+/// The variable of one expression body followed by those nested in its default / alternate value.
+fn variable_group(val: &str, depth: usize) -> Vec<Variable> {
+    let var = variable_from(val);
+    let default = extract(&var.default_value, depth + 1);
+    let presence = extract(&var.presence_value, depth + 1);
+    let mut group = vec![var];
+    group.extend(default);
+    group.extend(presence);
+    group
 }
 
 /// Splits `NAME<op>value` the way `extractVariable` does: at the first byte outside
@@ -699,6 +739,30 @@ mod tests {
     }
 
     #[test]
+    fn eager_mode_evaluates_unused_arguments_like_docker_compose_2_40() {
+        let mut unset = Vec::new();
+        let mut report = |n: &str| unset.push(n.to_owned());
+        let eager = ArgEvaluation::Eager;
+        assert_eq!(
+            substitute_with("${FOO-x$$-${C:?}}", &env, &mut report, eager),
+            Err(TemplateError::RequiredMissing {
+                variable: "C".into(),
+                message: String::new()
+            })
+        );
+        assert_eq!(
+            substitute_with("${FOO:-${V}}", &env, &mut report, eager),
+            Ok("first".into())
+        );
+        assert_eq!(unset, ["V"]);
+        let lazy = ArgEvaluation::Lazy;
+        assert_eq!(
+            substitute_with("${FOO-x$$-${C:?}}", &env, &mut |_| {}, lazy),
+            Ok("first".into())
+        );
+    }
+
+    #[test]
     fn invalid_templates_case_010() {
         for t in [
             "${",
@@ -840,6 +904,17 @@ mod tests {
             [var("A", "", "", false), var("B", "", "", false)]
         );
         assert_eq!(variables("${"), [var("", "", "", false)]);
+    }
+
+    #[test]
+    fn variables_of_long_operator_chains_keep_compose_go_order() {
+        let t = "${A:-1}${B:-2} $C ${D:-3}".repeat(3000);
+        let names: Vec<_> = variables(&t).into_iter().map(|v| v.name).collect();
+        assert_eq!(names, ["C", "D", "B", "A"]);
+        assert_eq!(
+            variables("${A:-x} ${B:-y} ${A:-z}")[0],
+            var("A", "x", "", false)
+        );
     }
 
     #[test]
