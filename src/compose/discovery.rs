@@ -160,10 +160,7 @@ pub fn find_default_files(dir: &Path) -> Option<Vec<PathBuf>> {
 
 fn read_config(path: &Path, host: &Host) -> Result<ConfigFile, LoadError> {
     if path.as_os_str() == "-" {
-        return Ok(ConfigFile {
-            path: PathBuf::from("-"),
-            content: host.stdin.clone().unwrap_or_default(),
-        });
+        return Ok(ConfigFile::new(PathBuf::from("-"), host.stdin.clone().unwrap_or_default()));
     }
     ConfigFile::read(path)
 }

@@ -4,6 +4,7 @@
 //! forms; then defaults, checks, relative paths and environment for the whole model.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use super::canonical::canonical;
 use super::environment::Environment;
@@ -13,23 +14,36 @@ use super::merge::{enforce_unicity, merge};
 use super::node::{KeyPath, Map, Node, Value};
 use super::paths::PathResolver;
 use super::reset::Resets;
-use super::yaml::parse_documents;
+use super::yaml::{YamlError, parse_documents};
 use super::{defaults, extends, include};
 
-/// One Compose file: its path (`-` for stdin) and content.
+/// One Compose file: its path (`-` for stdin) and content, parsed at most once.
 #[derive(Debug, Clone)]
 pub struct ConfigFile {
     pub path: PathBuf,
     pub content: String,
+    parsed: OnceLock<Result<Vec<Node>, YamlError>>,
 }
 
 impl ConfigFile {
+    pub fn new(path: PathBuf, content: String) -> ConfigFile {
+        ConfigFile {
+            path,
+            content,
+            parsed: OnceLock::new(),
+        }
+    }
+
     pub fn read(path: &Path) -> Result<ConfigFile, LoadError> {
         let content = std::fs::read_to_string(path).map_err(|e| LoadError::io(path, e))?;
-        Ok(ConfigFile {
-            path: path.to_path_buf(),
-            content,
-        })
+        Ok(ConfigFile::new(path.to_path_buf(), content))
+    }
+
+    /// The file's YAML documents (the project name is read before the full load, so the
+    /// parse is shared).
+    pub fn documents(&self) -> Result<&[Node], YamlError> {
+        let parsed = self.parsed.get_or_init(|| parse_documents(&self.content, &self.display_name()));
+        parsed.as_deref().map_err(Clone::clone)
     }
 
     /// The name shown in errors and locations.
@@ -129,10 +143,9 @@ impl Loader<'_> {
     /// Loads every document of `file` and merges it into `dict`. Also returns the last
     /// document's resets, which an `extends` from another file applies to its base.
     pub fn load_file(&self, file: &ConfigFile, mut dict: Node, included: &[PathBuf]) -> Result<(Node, Resets), LoadError> {
-        let name = file.display_name();
-        let docs = parse_documents(&file.content, &name)?;
         let mut last = Resets::default();
-        for mut doc in docs {
+        for doc in file.documents()? {
+            let mut doc = doc.clone();
             if doc.is_null() {
                 continue;
             }

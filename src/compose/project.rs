@@ -16,7 +16,6 @@ use super::model;
 use super::node::{KeyPath, Map, Node};
 use super::normalize::normalize;
 use super::select::{Selection, select};
-use super::yaml::parse_documents;
 
 /// Which stages run (each can be turned off from `rcompose config`).
 #[derive(Debug, Clone)]
@@ -165,7 +164,7 @@ fn project_name(d: &Discovered, opts: &LoadOptions) -> Result<String, LoadError>
     }
     let mut from_files = None;
     for file in &d.files {
-        let Ok(docs) = parse_documents(&file.content, &file.display_name()) else { continue };
+        let Ok(docs) = file.documents() else { continue };
         for doc in docs {
             if let Some(name) = doc.get("name").filter(|n| n.as_str().is_some_and(|s| !s.is_empty())) {
                 from_files = Some(name.clone());
