@@ -199,6 +199,11 @@ fn yaml(json: &Json) -> anyhow::Result<String> {
             map.retain(|k, v| !(v.is_null() && (k == "command" || k == "entrypoint")));
         }
     }
+    for net in json["networks"].as_object_mut().into_iter().flat_map(|m| m.values_mut()) {
+        if let Some(map) = net.as_object_mut() {
+            map.retain(|k, v| !(k == "ipam" && v.as_object().is_some_and(|o| o.is_empty())));
+        }
+    }
     let Json::Object(mut top) = json else { return Ok(String::new()) };
     let mut ordered = serde_json::Map::new();
     for key in ["name", "services", "networks", "volumes", "secrets", "configs"] {
