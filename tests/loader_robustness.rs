@@ -7,9 +7,12 @@ use rcompose::compose::{Host, LoadSettings, ProjectOptions, load_project};
 fn load(text: &str) {
     let host = Host {
         cwd: std::env::temp_dir(),
-        env: [("HOME".to_string(), "/home/p".to_string()), ("SET".to_string(), "v".to_string())]
-            .into_iter()
-            .collect(),
+        env: [
+            ("HOME".to_string(), "/home/p".to_string()),
+            ("SET".to_string(), "v".to_string()),
+        ]
+        .into_iter()
+        .collect(),
         stdin: Some(text.to_string()),
     };
     let opts = ProjectOptions {
@@ -23,17 +26,74 @@ fn load(text: &str) {
 }
 
 const KEYS: &[&str] = &[
-    "image", "build", "ports", "volumes", "environment", "env_file", "depends_on", "command", "entrypoint",
-    "healthcheck", "deploy", "networks", "extends", "labels", "ulimits", "tmpfs", "secrets", "configs",
-    "scale", "cpus", "mem_limit", "restart", "profiles", "links", "network_mode", "extra_hosts", "devices",
-    "stop_grace_period", "shm_size", "sysctls", "develop", "logging", "x-ext", "<<",
+    "image",
+    "build",
+    "ports",
+    "volumes",
+    "environment",
+    "env_file",
+    "depends_on",
+    "command",
+    "entrypoint",
+    "healthcheck",
+    "deploy",
+    "networks",
+    "extends",
+    "labels",
+    "ulimits",
+    "tmpfs",
+    "secrets",
+    "configs",
+    "scale",
+    "cpus",
+    "mem_limit",
+    "restart",
+    "profiles",
+    "links",
+    "network_mode",
+    "extra_hosts",
+    "devices",
+    "stop_grace_period",
+    "shm_size",
+    "sysctls",
+    "develop",
+    "logging",
+    "x-ext",
+    "<<",
 ];
 
 const VALUES: &[&str] = &[
-    "x", "1", "-1", "1.5", "true", "null", "~", "[]", "{}", "[a, b]", "{a: 1}", "'80:80'", "'8000-8010:80'",
-    "'[::1]:53:53/udp'", "'./a:/b:ro'", "'a:/a'", "'${SET}'", "'${UNSET:?boom}'", "'${'", "'$$'", "[1, [2]]",
-    "{test: [CMD, x], interval: 1s}", "{condition: service_healthy}", "!reset []", "!override {}", "*a", "'99999'",
-    "{service: s, file: /nonexistent}", "'2gb'", "'1m30s'", "[{target: 80, published: x}]",
+    "x",
+    "1",
+    "-1",
+    "1.5",
+    "true",
+    "null",
+    "~",
+    "[]",
+    "{}",
+    "[a, b]",
+    "{a: 1}",
+    "'80:80'",
+    "'8000-8010:80'",
+    "'[::1]:53:53/udp'",
+    "'./a:/b:ro'",
+    "'a:/a'",
+    "'${SET}'",
+    "'${UNSET:?boom}'",
+    "'${'",
+    "'$$'",
+    "[1, [2]]",
+    "{test: [CMD, x], interval: 1s}",
+    "{condition: service_healthy}",
+    "!reset []",
+    "!override {}",
+    "*a",
+    "'99999'",
+    "{service: s, file: /nonexistent}",
+    "'2gb'",
+    "'1m30s'",
+    "[{target: 80, published: x}]",
 ];
 
 fn service_doc() -> impl Strategy<Value = String> {

@@ -42,7 +42,9 @@ impl ConfigFile {
     /// The file's YAML documents (the project name is read before the full load, so the
     /// parse is shared).
     pub fn documents(&self) -> Result<&[Node], YamlError> {
-        let parsed = self.parsed.get_or_init(|| parse_documents(&self.content, &self.display_name()));
+        let parsed = self
+            .parsed
+            .get_or_init(|| parse_documents(&self.content, &self.display_name()));
         parsed.as_deref().map_err(Clone::clone)
     }
 
@@ -142,7 +144,12 @@ pub fn load_yaml_model(
 impl Loader<'_> {
     /// Loads every document of `file` and merges it into `dict`. Also returns the last
     /// document's resets, which an `extends` from another file applies to its base.
-    pub fn load_file(&self, file: &ConfigFile, mut dict: Node, included: &[PathBuf]) -> Result<(Node, Resets), LoadError> {
+    pub fn load_file(
+        &self,
+        file: &ConfigFile,
+        mut dict: Node,
+        included: &[PathBuf],
+    ) -> Result<(Node, Resets), LoadError> {
         let mut last = Resets::default();
         for doc in file.documents()? {
             let mut doc = doc.clone();
@@ -165,12 +172,18 @@ impl Loader<'_> {
         included: &[PathBuf],
     ) -> Result<Node, LoadError> {
         if doc.as_map().is_none() {
-            return Err(LoadError::at(Some(&doc), &KeyPath::root(), "top-level object must be a mapping"));
+            return Err(LoadError::at(
+                Some(&doc),
+                &KeyPath::root(),
+                "top-level object must be a mapping",
+            ));
         }
         if self.opts.interpolate {
             let lookup = |k: &str| self.env.get(k).cloned();
             let mut on_unset = |name: &str| {
-                self.warnings.add(format!("The {name:?} variable is not set. Defaulting to a blank string."));
+                self.warnings.add(format!(
+                    "The {name:?} variable is not set. Defaulting to a blank string."
+                ));
             };
             interpolate(&mut doc, &KeyPath::root(), &lookup, &mut on_unset)?;
         }
@@ -203,7 +216,9 @@ impl Loader<'_> {
 
 /// Empty `dns` entries are dropped (compose-go's `OmitEmpty`).
 fn omit_empty_dns(dict: &mut Node) {
-    let Some(services) = dict.get_mut("services").and_then(Node::as_map_mut) else { return };
+    let Some(services) = dict.get_mut("services").and_then(Node::as_map_mut) else {
+        return;
+    };
     for svc in services.values_mut() {
         if let Some(dns) = svc.get_mut("dns").and_then(Node::as_seq_mut) {
             dns.retain(|n| !matches!(&n.value, Value::Null) && n.as_str() != Some(""));

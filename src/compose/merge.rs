@@ -150,7 +150,10 @@ fn into_mapping(node: Node, default: Option<&Node>) -> Node {
                 .into_iter()
                 .filter_map(|item| {
                     let key = item.scalar_text()?;
-                    let value = default.cloned().unwrap_or_else(Node::null).located(&item.loc);
+                    let value = default
+                        .cloned()
+                        .unwrap_or_else(Node::null)
+                        .located(&item.loc);
                     Some((key, value))
                 })
                 .collect();
@@ -176,7 +179,11 @@ fn merge_maps_nodes(base: Node, over: Node, path: &KeyPath) -> Node {
 
 fn merge_depends_on(base: Node, over: Node, path: &KeyPath) -> Node {
     let dflt = default_dependency();
-    merge_maps_nodes(into_mapping(base, Some(&dflt)), into_mapping(over, Some(&dflt)), path)
+    merge_maps_nodes(
+        into_mapping(base, Some(&dflt)),
+        into_mapping(over, Some(&dflt)),
+        path,
+    )
 }
 
 fn merge_networks(base: Node, over: Node, path: &KeyPath) -> Node {
@@ -243,7 +250,10 @@ fn merge_ipam_config(base: Node, over: Node, path: &KeyPath) -> Node {
     };
     for item in over.as_seq().cloned().unwrap_or_default() {
         let subnet = item.get("subnet").cloned();
-        match result.iter().position(|e| e.get("subnet").cloned() == subnet) {
+        match result
+            .iter()
+            .position(|e| e.get("subnet").cloned() == subnet)
+        {
             Some(i) => {
                 let existing = result.remove(i);
                 result.insert(i, merge_maps_nodes(existing, item, path));
@@ -316,7 +326,10 @@ static INDEXERS: LazyLock<PathTable<Indexer>> = LazyLock::new(|| {
     ];
     let key_value: Indexer = |n| {
         let text = n.scalar_text()?;
-        Some(text.split_once('=').map_or(text.clone(), |(k, _)| k.to_string()))
+        Some(
+            text.split_once('=')
+                .map_or(text.clone(), |(k, _)| k.to_string()),
+        )
     };
     let table: &[(&str, Indexer)] = &[
         ("services.*.volumes", volume_key),
@@ -327,7 +340,12 @@ static INDEXERS: LazyLock<PathTable<Indexer>> = LazyLock::new(|| {
         ("services.*.secrets", |n| mount_key(n, "/run/secrets")),
         ("services.*.configs", |n| mount_key(n, "")),
     ];
-    PathTable::new(KEY_VALUE.iter().map(|p| (*p, key_value)).chain(table.iter().copied()))
+    PathTable::new(
+        KEY_VALUE
+            .iter()
+            .map(|p| (*p, key_value))
+            .chain(table.iter().copied()),
+    )
 });
 
 fn unicity_indexer(path: &KeyPath) -> Option<Indexer> {
@@ -373,7 +391,11 @@ fn mount_key(n: &Node, default_dir: &str) -> Option<String> {
 fn port_key(n: &Node) -> Option<String> {
     match &n.value {
         Value::Map(m) => {
-            let text = |k: &str, d: &str| m.get(k).and_then(Node::scalar_text).unwrap_or_else(|| d.to_string());
+            let text = |k: &str, d: &str| {
+                m.get(k)
+                    .and_then(Node::scalar_text)
+                    .unwrap_or_else(|| d.to_string())
+            };
             Some(format!(
                 "{}:{}:{}/{}",
                 text("host_ip", "0.0.0.0"),
@@ -403,8 +425,14 @@ mod tests {
 
     #[test]
     fn scalars_replace_and_maps_merge() {
-        let j = merged("services: {a: {image: x, tty: true}}", "services: {a: {image: y}}");
-        assert_eq!(j, serde_json::json!({"services": {"a": {"image": "y", "tty": true}}}));
+        let j = merged(
+            "services: {a: {image: x, tty: true}}",
+            "services: {a: {image: y}}",
+        );
+        assert_eq!(
+            j,
+            serde_json::json!({"services": {"a": {"image": "y", "tty": true}}})
+        );
     }
 
     #[test]
@@ -413,7 +441,10 @@ mod tests {
             "services: {a: {environment: {A: '1', B: '2'}}}",
             "services: {a: {environment: [A=3, C]}}",
         );
-        assert_eq!(j["services"]["a"]["environment"], serde_json::json!(["A=3", "B=2", "C"]));
+        assert_eq!(
+            j["services"]["a"]["environment"],
+            serde_json::json!(["A=3", "B=2", "C"])
+        );
     }
 
     #[test]
@@ -423,7 +454,10 @@ mod tests {
             "services: {a: {command: [c], volumes: ['./z:/data']}}",
         );
         assert_eq!(j["services"]["a"]["command"], serde_json::json!(["c"]));
-        assert_eq!(j["services"]["a"]["volumes"], serde_json::json!(["./z:/data", "/y:/other"]));
+        assert_eq!(
+            j["services"]["a"]["volumes"],
+            serde_json::json!(["./z:/data", "/y:/other"])
+        );
     }
 
     #[test]
@@ -444,6 +478,9 @@ mod tests {
             "services: {a: {logging: {driver: json-file, options: {max-size: 1m}}}}",
             "services: {a: {logging: {driver: syslog}}}",
         );
-        assert_eq!(j["services"]["a"]["logging"], serde_json::json!({"driver": "syslog"}));
+        assert_eq!(
+            j["services"]["a"]["logging"],
+            serde_json::json!({"driver": "syslog"})
+        );
     }
 }

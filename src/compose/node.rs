@@ -300,7 +300,10 @@ impl<T> PathTable<T> {
         candidates
             .iter()
             .find(|(parts, _)| {
-                parts.iter().zip(&path.0).all(|(p, seg)| *p == "*" || matches!(seg, PathSeg::Key(k) if k == p))
+                parts
+                    .iter()
+                    .zip(&path.0)
+                    .all(|(p, seg)| *p == "*" || matches!(seg, PathSeg::Key(k) if k == p))
             })
             .map(|(_, v)| v)
     }
@@ -329,9 +332,18 @@ mod tests {
 
     #[test]
     fn paths_render_and_match() {
-        let p = KeyPath::root().key("services").key("web").key("ports").index(0);
+        let p = KeyPath::root()
+            .key("services")
+            .key("web")
+            .key("ports")
+            .index(0);
         assert_eq!(p.to_string(), "services.web.ports[0]");
-        assert!(KeyPath::root().key("services").key("web").matches("services.*"));
+        assert!(
+            KeyPath::root()
+                .key("services")
+                .key("web")
+                .matches("services.*")
+        );
         assert!(!p.matches("services.*.ports"));
         assert!(p.matches("services.*.ports.*"));
     }
@@ -345,6 +357,6 @@ mod tests {
     #[test]
     fn floats_print_like_go() {
         assert_eq!(format_float(3.0), "3");
-        assert_eq!(format_float(3.14), "3.14");
+        assert_eq!(format_float(2.5), "2.5");
     }
 }

@@ -56,8 +56,16 @@ impl PathResolver<'_> {
             }
             Kind::DriverOpts => {
                 let bind = node.get("driver").and_then(Node::as_str) == Some("local")
-                    && node.get("driver_opts").and_then(|o| o.get("o")).and_then(Node::as_str) == Some("bind");
-                if let Some(device) = node.get_mut("driver_opts").and_then(|o| o.get_mut("device")).filter(|_| bind) {
+                    && node
+                        .get("driver_opts")
+                        .and_then(|o| o.get("o"))
+                        .and_then(Node::as_str)
+                        == Some("bind");
+                if let Some(device) = node
+                    .get_mut("driver_opts")
+                    .and_then(|o| o.get_mut("device"))
+                    .filter(|_| bind)
+                {
                     self.resolve_string(device);
                 }
             }
@@ -80,7 +88,9 @@ impl PathResolver<'_> {
             // Go's filepath.IsAbs path is returned as written (a trailing `/` stays).
             return expanded;
         }
-        clean(&self.working_dir.join(p)).to_string_lossy().into_owned()
+        clean(&self.working_dir.join(p))
+            .to_string_lossy()
+            .into_owned()
     }
 }
 
@@ -93,23 +103,24 @@ enum Kind {
 }
 
 const KIND_TABLE: &[(&str, Kind)] = &[
-        ("services.*.build.context", Kind::Context),
-        ("services.*.build.additional_contexts.*", Kind::Context),
-        ("services.*.build.ssh.*", Kind::Plain),
-        ("services.*.env_file.*.path", Kind::Plain),
-        ("services.*.label_file.*", Kind::Plain),
-        ("services.*.extends.file", Kind::Plain),
-        ("services.*.develop.watch.*.path", Kind::Plain),
-        ("services.*.volumes.*", Kind::Volume),
-        ("configs.*.file", Kind::Plain),
-        ("secrets.*.file", Kind::Plain),
-        ("include.*.path", Kind::Plain),
-        ("include.*.project_directory", Kind::Plain),
-        ("include.*.env_file", Kind::Plain),
-        ("volumes.*", Kind::DriverOpts),
+    ("services.*.build.context", Kind::Context),
+    ("services.*.build.additional_contexts.*", Kind::Context),
+    ("services.*.build.ssh.*", Kind::Plain),
+    ("services.*.env_file.*.path", Kind::Plain),
+    ("services.*.label_file.*", Kind::Plain),
+    ("services.*.extends.file", Kind::Plain),
+    ("services.*.develop.watch.*.path", Kind::Plain),
+    ("services.*.volumes.*", Kind::Volume),
+    ("configs.*.file", Kind::Plain),
+    ("secrets.*.file", Kind::Plain),
+    ("include.*.path", Kind::Plain),
+    ("include.*.project_directory", Kind::Plain),
+    ("include.*.env_file", Kind::Plain),
+    ("volumes.*", Kind::DriverOpts),
 ];
 
-static KINDS: LazyLock<PathTable<Kind>> = LazyLock::new(|| PathTable::new(KIND_TABLE.iter().copied()));
+static KINDS: LazyLock<PathTable<Kind>> =
+    LazyLock::new(|| PathTable::new(KIND_TABLE.iter().copied()));
 
 fn path_kind(path: &KeyPath) -> Option<Kind> {
     KINDS.find(path).copied()
@@ -119,14 +130,23 @@ fn path_kind(path: &KeyPath) -> Option<Kind> {
 fn is_remote_context(s: &str) -> bool {
     s.contains("://")
         || s.starts_with("service:")
-        || ["https://", "http://", "git://", "ssh://", "github.com/", "git@"]
-            .iter()
-            .any(|p| s.starts_with(p))
+        || [
+            "https://",
+            "http://",
+            "git://",
+            "ssh://",
+            "github.com/",
+            "git@",
+        ]
+        .iter()
+        .any(|p| s.starts_with(p))
 }
 
 pub fn expand_user(s: &str, home: Option<&str>) -> String {
     match (s.strip_prefix('~'), home) {
-        (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => format!("{home}{rest}"),
+        (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
+            format!("{home}{rest}")
+        }
         _ => s.to_string(),
     }
 }
@@ -183,10 +203,16 @@ mod tests {
             working_dir: Path::new("/p"),
             home: None,
         };
-        let mut n = parse_documents("services: {a: {build: {context: 'https://github.com/x/y.git'}}}", "r.yaml")
-            .unwrap()
-            .remove(0);
+        let mut n = parse_documents(
+            "services: {a: {build: {context: 'https://github.com/x/y.git'}}}",
+            "r.yaml",
+        )
+        .unwrap()
+        .remove(0);
         r.resolve(&mut n, &KeyPath::root());
-        assert_eq!(n.to_json()["services"]["a"]["build"]["context"], "https://github.com/x/y.git");
+        assert_eq!(
+            n.to_json()["services"]["a"]["build"]["context"],
+            "https://github.com/x/y.git"
+        );
     }
 }
