@@ -1,0 +1,33 @@
+//! Images for the bundled runtime: a content-addressed store under the state root, laid out as an
+//! OCI image layout that skopeo/umoci can read, with every layer unpacked once (per diff_id) into a
+//! read-only directory that containers stack as overlayfs lower dirs.
+//!
+//! Entry point: [`ImageStore`]. Sub-modules, each owning one concern:
+//! - [`reference`]: docker-style reference parsing and normalization.
+//! - [`digest`]: sha256 digests and hashing readers/writers.
+//! - [`layout`]: the OCI layout on disk (blobs, `index.json`) and atomic writes.
+//! - [`store`]: the store itself (open, resolve, list, remove, garbage collection).
+//! - [`unpack`]: hostile-archive-safe layer extraction (openat2 `RESOLVE_IN_ROOT`, whiteouts).
+//! - [`archive`]: `load` (docker-save, oci-archive, layout dirs) and `import` of a rootfs tarball.
+//! - [`pull`]: pulling from registries with `oci-client`; [`push`] the reverse.
+//! - [`auth`]: `~/.docker/config.json` credentials; [`policy`]: Compose `pull_policy` decisions.
+
+pub mod archive;
+pub mod auth;
+pub mod digest;
+pub mod error;
+pub mod layout;
+mod lock;
+pub mod policy;
+pub mod pull;
+pub mod push;
+pub mod reference;
+pub mod store;
+pub mod unpack;
+
+pub use digest::Digest;
+pub use error::ImageError;
+pub use policy::{LocalImageState, PullDecision, PullPolicy, should_pull};
+pub use pull::{PullEvent, PullOptions};
+pub use reference::Reference;
+pub use store::{ImageId, ImageStore, LocalImage, RemovedImage};

@@ -1,0 +1,63 @@
+//! Pushing a stored image to a registry (blobs, then the manifest) with `oci-client`.
+
+use super::digest::Digest;
+use super::error::ImageError;
+use super::pull::{PullOptions, client_for, registry_auth};
+use super::reference::Reference;
+use super::store::ImageStore;
+
+impl ImageStore {
+    /// Push the image `source` resolves to as `target`. Blobs the registry already has are
+    /// skipped. Returns the manifest digest. Options are shared with pull (auth, insecure hosts).
+    pub async fn push(
+        &self,
+        source: &str,
+        target: &Reference,
+        opts: &PullOptions,
+    ) -> Result<Digest, ImageError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let img = self
+            .resolve(source)?
+            .ok_or_else(|| ImageError::NotFound(source.to_string()))?;
+        let err = |e: oci_client::errors::OciDistributionError| ImageError::Registry {
+            reference: target.to_string(),
+            message: e.to_string(),
+        };
+        let client = client_for(target, opts);
+        let auth = registry_auth(target, opts)?;
+        let oref = target.to_oci();
+        client
+            .auth(&oref, &auth, oci_client::RegistryOperation::Push)
+            .await
+            .map_err(err)?;
+        let manifest = self.read_manifest(&img.manifest_digest)?;
+        let mut blobs = vec![manifest.config.digest()?];
+        for l in &manifest.layers {
+            blobs.push(l.digest()?);
+        }
+        for d in blobs {
+            if client.blob_exists(&oref, d.as_str()).await.map_err(err)? {
+                continue;
+            }
+            let data = self.layout().read_blob(&d)?;
+            client
+                .push_blob(&oref, data, d.as_str())
+                .await
+                .map_err(err)?;
+        }
+        let bytes = self.layout().read_blob(&img.manifest_digest)?;
+        let media_type = manifest
+            .media_type
+            .clone()
+            .unwrap_or_else(|| super::layout::MEDIA_OCI_MANIFEST.to_string());
+        let ct = http::HeaderValue::from_str(&media_type).map_err(|e| ImageError::Registry {
+            reference: target.to_string(),
+            message: e.to_string(),
+        })?;
+        client
+            .push_manifest_raw(&oref, bytes, ct)
+            .await
+            .map_err(err)?;
+        Ok(img.manifest_digest)
+    }
+}
