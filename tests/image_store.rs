@@ -389,12 +389,43 @@ fn concurrent_loads_of_the_same_image() {
         }
     });
     assert_eq!(dir_names(&s.root().join("layers")).len(), 1);
-    assert_eq!(
-        s.list().expect("list").len(),
-        1,
-        "both archives resolve to one image id"
-    );
+    // Both archives have the same config (image id) but different manifests; the one loaded
+    // last owns the tag and the other is kept as a dangling image until a prune.
+    let list = s.list().expect("list");
+    assert!(list.iter().all(|i| i.id.as_str() == bb.config_digest));
+    assert_eq!(list.iter().filter(|i| !i.references.is_empty()).count(), 1);
     check_busybox(&s, &bb, "lab/busybox:1");
+    s.prune_dangling().expect("prune");
+    assert_eq!(s.list().expect("list").len(), 1);
+    check_busybox(&s, &bb, "lab/busybox:1");
+}
+
+#[test]
+fn retagging_keeps_the_old_image_dangling() {
+    require_root!();
+    let (d, s) = store();
+    let layout = d.path().join("layout-docker.io_library_app_1");
+    derived_layout(d.path(), "docker.io/library/app:1", b"v1");
+    s.load(&layout).expect("load v1");
+    let v1 = s.resolve("app:1").expect("resolve").expect("v1");
+    fs::remove_dir_all(&layout).expect("rm");
+    derived_layout(d.path(), "docker.io/library/app:1", b"v2");
+    s.load(&layout).expect("load v2");
+    let v2 = s.resolve("app:1").expect("resolve").expect("v2");
+    assert_ne!(v1.id, v2.id);
+    let old = s
+        .resolve(v1.id.as_str())
+        .expect("resolve")
+        .expect("v1 still there");
+    assert!(old.references.is_empty(), "v1 is dangling");
+    assert!(
+        old.layer_dirs.iter().all(|p| p.is_dir()),
+        "its layers are kept"
+    );
+    let pruned = s.prune_dangling().expect("prune");
+    assert_eq!(pruned, vec![v1.id.clone()]);
+    assert!(!v1.layer_dirs[1].exists());
+    assert!(v2.layer_dirs.iter().all(|p| p.is_dir()));
 }
 
 #[test]

@@ -266,6 +266,7 @@ impl ImageStore {
         let mut index = self.layout.read_index()?;
         let now = unix_secs(SystemTime::now()).to_string();
         let names: BTreeSet<String> = references.iter().map(|r| r.to_string()).collect();
+        let before: BTreeSet<String> = index.manifests.iter().map(|d| d.digest.clone()).collect();
         index.manifests.retain(|d| {
             let name = d.annotations.get(ANNOTATION_REF_NAME);
             match name {
@@ -274,6 +275,18 @@ impl ImageStore {
                 None => d.digest != manifest_digest.as_str(),
             }
         });
+        // An image that just lost its last reference stays as a dangling (untagged) image,
+        // like docker, so containers created from it keep their layers until a prune.
+        for old in before {
+            if old != manifest_digest.as_str() && !index.manifests.iter().any(|d| d.digest == old) {
+                let mut d = Descriptor::new(&media_type, &Digest::parse(&old)?, 0);
+                if let Ok(m) = fs::metadata(self.layout.blob_path(&Digest::parse(&old)?)) {
+                    d.size = m.len();
+                }
+                d.annotations.insert(ANNOTATION_TAGGED.into(), now.clone());
+                index.manifests.push(d);
+            }
+        }
         let mk = |name: Option<&String>| {
             let mut d = Descriptor::new(&media_type, manifest_digest, size);
             d.platform = Some(layout::Platform {
@@ -492,6 +505,35 @@ impl ImageStore {
                     removed.deleted.push(img.id.clone());
                 }
             }
+            self.layout.write_index(&index)?;
+        }
+        self.gc()?;
+        Ok(removed)
+    }
+
+    /// Remove dangling (untagged) images, then collect garbage. Returns the removed image IDs.
+    /// Checking that no container uses them is the caller's job.
+    pub fn prune_dangling(&self) -> Result<Vec<ImageId>, ImageError> {
+        let mut removed = Vec::new();
+        {
+            let _gc = self.lock_gc_exclusive()?;
+            let _idx = self.lock_index()?;
+            let mut index = self.layout.read_index()?;
+            let tagged: BTreeSet<String> = index
+                .manifests
+                .iter()
+                .filter(|d| d.annotations.contains_key(ANNOTATION_REF_NAME))
+                .map(|d| d.digest.clone())
+                .collect();
+            let mut keep = Vec::new();
+            for d in index.manifests {
+                if tagged.contains(&d.digest) {
+                    keep.push(d);
+                } else if let Ok(m) = self.read_manifest(&d.digest()?) {
+                    removed.push(m.config.digest()?);
+                }
+            }
+            index.manifests = keep;
             self.layout.write_index(&index)?;
         }
         self.gc()?;
