@@ -233,6 +233,8 @@ impl ImageStore {
             .await
             .map_err(|e| reg_err(reference, e))?;
         let tmp = self.tmp_dir().join(layout::unique_name("pull"));
+        // Removes the temp file if this future fails or is dropped (another download failed).
+        let mut guard = TempFile(Some(tmp.clone()));
         let result = async {
             let mut file = tokio::fs::File::create(&tmp).await.at(&tmp)?;
             let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
@@ -277,12 +279,24 @@ impl ImageStore {
             self.layout().commit_temp_blob(&tmp, &digest)
         }
         .await;
-        if result.is_err() {
-            let _ = tokio::fs::remove_file(&tmp).await;
-        } else if is_layer {
-            let _ = tx.send(PullEvent::LayerDownloaded { digest });
+        if result.is_ok() {
+            guard.0 = None; // renamed into place
+            if is_layer {
+                let _ = tx.send(PullEvent::LayerDownloaded { digest });
+            }
         }
         result
+    }
+}
+
+/// A temp file path removed on drop unless disarmed (set to `None`).
+struct TempFile(Option<PathBuf>);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
     }
 }
 

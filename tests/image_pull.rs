@@ -1,0 +1,508 @@
+//! Pulls (and pushes) against a real Debian docker-registry on a loopback port: single manifests,
+//! manifest indexes, docker v2 and OCI media types, gzip and zstd layers; plus a hand-written
+//! HTTP server that serves a layer whose bytes do not match its digest.
+
+mod support;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::Command;
+
+use rcompose::runtime::image::{ImageError, ImageStore, PullEvent, PullOptions, Reference};
+use support::busybox;
+use support::oci::{self, Compression};
+use support::registry::Registry;
+use support::tarball::TarBuilder;
+
+fn store() -> (tempfile::TempDir, ImageStore) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = ImageStore::open(dir.path()).expect("open store");
+    (dir, s)
+}
+
+fn r(s: &str) -> Reference {
+    Reference::parse(s).expect("reference")
+}
+
+/// Options that ignore the host's ~/.docker/config.json.
+fn opts(dir: &std::path::Path) -> PullOptions {
+    PullOptions {
+        docker_config: Some(dir.join("no-docker-config.json")),
+        ..Default::default()
+    }
+}
+
+fn manifest_media_type(reg: &Registry, repo: &str, tag: &str) -> String {
+    let out = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{}/{repo}:{tag}", reg.host()),
+        ])
+        .output()
+        .expect("skopeo inspect");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let mut mts = vec![v["mediaType"].as_str().unwrap_or("").to_string()];
+    if let Some(layers) = v["layers"].as_array() {
+        mts.extend(
+            layers
+                .iter()
+                .map(|l| l["mediaType"].as_str().unwrap_or("").to_string()),
+        );
+    }
+    mts.join(" ")
+}
+
+fn check_rootfs(img: &rcompose::runtime::image::LocalImage) {
+    let root = &img.layer_dirs[0];
+    assert!(root.join("bin/busybox").is_file());
+    let ok = Command::new(root.join("bin/busybox"))
+        .arg("true")
+        .status()
+        .expect("run busybox");
+    assert!(ok.success());
+}
+
+#[tokio::test]
+async fn pull_single_oci_manifest_gzip_with_progress() {
+    require_root!();
+    let bb = busybox::busybox();
+    let reg = Registry::start();
+    reg.skopeo_push(
+        &format!("oci:{}:1", bb.oci_layout.display()),
+        "lab/busybox:1",
+        &[],
+    );
+    let (d, s) = store();
+    let reference = r(&format!("{}/lab/busybox:1", reg.host()));
+    let mut events = Vec::new();
+    let id = s
+        .pull(&reference, &opts(d.path()), |e| events.push(e))
+        .await
+        .expect("pull");
+    assert_eq!(id.as_str(), bb.config_digest);
+    assert!(
+        matches!(events.first(), Some(PullEvent::Resolved { layers: 1, .. })),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, PullEvent::LayerStarted { .. }))
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, PullEvent::LayerProgress { .. }))
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, PullEvent::LayerDownloaded { .. }))
+    );
+    assert!(matches!(events.last(), Some(PullEvent::Done { .. })));
+    let img = s
+        .resolve(&reference.to_string())
+        .expect("resolve")
+        .expect("present");
+    assert!(img.last_pulled.is_some());
+    check_rootfs(&img);
+
+    // A second pull finds every blob already there.
+    let mut events = Vec::new();
+    let id2 = s
+        .pull(&reference, &opts(d.path()), |e| events.push(e))
+        .await
+        .expect("pull again");
+    assert_eq!(id2, id);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, PullEvent::LayerExists { .. }))
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, PullEvent::LayerStarted { .. }))
+    );
+
+    // Pull by digest.
+    let by_digest = reference.with_digest(img.manifest_digest.clone());
+    assert_eq!(
+        s.pull(&by_digest, &opts(d.path()), |_| {})
+            .await
+            .expect("pull by digest"),
+        id
+    );
+}
+
+#[tokio::test]
+async fn pull_docker_v2_manifest_and_zstd_layers() {
+    require_root!();
+    let bb = busybox::busybox();
+    let reg = Registry::start();
+    let src = format!("oci:{}:1", bb.oci_layout.display());
+    reg.skopeo_push(&src, "lab/busybox:v2s2", &["--format", "v2s2"]);
+    // skopeo only recompresses uncompressed layers, so push zstd from an uncompressed layout.
+    let work = tempfile::tempdir().expect("tempdir");
+    let plain = work.path().join("plain");
+    let img = oci::write_image(
+        &plain,
+        &[busybox::rootfs_tar()],
+        Compression::None,
+        "amd64",
+        busybox::busybox_config(),
+    );
+    oci::write_index_json(&plain, &[(&img.manifest, "1", None)]);
+    assert_eq!(img.config.digest, bb.config_digest);
+    reg.skopeo_push(
+        &format!("oci:{}:1", plain.display()),
+        "lab/busybox:zstd",
+        &["--dest-compress-format", "zstd"],
+    );
+    let v2 = manifest_media_type(&reg, "lab/busybox", "v2s2");
+    assert!(
+        v2.contains("application/vnd.docker.distribution.manifest.v2+json"),
+        "{v2}"
+    );
+    let zstd = manifest_media_type(&reg, "lab/busybox", "zstd");
+    assert!(
+        zstd.contains("tar+zstd"),
+        "registry manifest has no zstd layer: {zstd}"
+    );
+
+    let (d, s) = store();
+    let id = s
+        .pull(
+            &r(&format!("{}/lab/busybox:v2s2", reg.host())),
+            &opts(d.path()),
+            |_| {},
+        )
+        .await
+        .expect("pull v2s2");
+    assert_eq!(id.as_str(), bb.config_digest);
+    let id = s
+        .pull(
+            &r(&format!("{}/lab/busybox:zstd", reg.host())),
+            &opts(d.path()),
+            |_| {},
+        )
+        .await
+        .expect("pull zstd");
+    assert_eq!(id.as_str(), bb.config_digest);
+    let img = s
+        .resolve(&format!("{}/lab/busybox:zstd", reg.host()))
+        .expect("resolve")
+        .expect("present");
+    check_rootfs(&img);
+    // Same diff_id whatever the compression: one unpacked layer.
+    assert_eq!(
+        fs::read_dir(s.root().join("layers"))
+            .expect("layers")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn pull_manifest_index_picks_linux_amd64() {
+    require_root!();
+    let reg = Registry::start();
+    let work = tempfile::tempdir().expect("tempdir");
+    let layout = work.path().join("multi");
+    let rootfs = busybox::rootfs_tar();
+    let amd = oci::write_image(
+        &layout,
+        std::slice::from_ref(&rootfs),
+        Compression::Gzip,
+        "amd64",
+        busybox::busybox_config(),
+    );
+    let other = TarBuilder::new().file("arch", 0o644, b"arm64").finish();
+    let arm = oci::write_image(
+        &layout,
+        &[other],
+        Compression::Gzip,
+        "arm64",
+        serde_json::json!({}),
+    );
+    let index = oci::write_index_blob(
+        &layout,
+        &[(&arm.manifest, "arm64"), (&amd.manifest, "amd64")],
+    );
+    oci::write_index_json(&layout, &[(&index, "multi", None)]);
+    reg.skopeo_push(
+        &format!("oci:{}:multi", layout.display()),
+        "lab/multi:1",
+        &["--all"],
+    );
+    let mt = manifest_media_type(&reg, "lab/multi", "1");
+    assert!(
+        mt.starts_with("application/vnd.oci.image.index.v1+json"),
+        "{mt}"
+    );
+
+    let (d, s) = store();
+    let reference = r(&format!("{}/lab/multi:1", reg.host()));
+    let mut events = Vec::new();
+    let id = s
+        .pull(&reference, &opts(d.path()), |e| events.push(e))
+        .await
+        .expect("pull index");
+    assert_eq!(id.as_str(), amd.config.digest, "linux/amd64 picked");
+    let img = s.resolve("127.0.0.1:0/x").expect("resolve");
+    assert!(img.is_none());
+    let img = s
+        .resolve(&reference.to_string())
+        .expect("resolve")
+        .expect("present");
+    assert_eq!(img.manifest_digest.as_str(), amd.manifest.digest);
+    check_rootfs(&img);
+    // by the index digest as well
+    let by_digest = reference
+        .with_digest(rcompose::runtime::image::Digest::parse(&index.digest).expect("digest"));
+    assert_eq!(
+        s.pull(&by_digest, &opts(d.path()), |_| {})
+            .await
+            .expect("pull index by digest"),
+        id
+    );
+}
+
+#[tokio::test]
+async fn concurrent_pulls_of_the_same_image() {
+    require_root!();
+    let bb = busybox::busybox();
+    let reg = Registry::start();
+    reg.skopeo_push(
+        &format!("oci:{}:1", bb.oci_layout.display()),
+        "lab/busybox:1",
+        &[],
+    );
+    let (d, s) = store();
+    let s2 = ImageStore::open(d.path()).expect("second handle");
+    let reference = r(&format!("{}/lab/busybox:1", reg.host()));
+    let o = opts(d.path());
+    let (a, b) = tokio::join!(
+        s.pull(&reference, &o, |_| {}),
+        s2.pull(&reference, &o, |_| {})
+    );
+    assert_eq!(a.expect("pull a"), b.expect("pull b"));
+    assert_eq!(s.list().expect("list").len(), 1);
+    assert_eq!(fs::read_dir(s.root().join("tmp")).expect("tmp").count(), 0);
+}
+
+#[tokio::test]
+async fn push_then_pull_roundtrip() {
+    require_root!();
+    let bb = busybox::busybox();
+    let reg = Registry::start();
+    let (d, s) = store();
+    s.load(&bb.docker_archive).expect("load");
+    let target = r(&format!("{}/pushed/busybox:7", reg.host()));
+    let digest = s
+        .push("lab/busybox:1", &target, &opts(d.path()))
+        .await
+        .expect("push");
+    let out = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--tls-verify=false",
+            &format!("docker://{target}"),
+        ])
+        .output()
+        .expect("skopeo");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["Digest"], digest.as_str());
+
+    let (d2, s2) = store();
+    let id = s2
+        .pull(&target, &opts(d2.path()), |_| {})
+        .await
+        .expect("pull pushed");
+    assert_eq!(id.as_str(), bb.config_digest);
+    check_rootfs(
+        &s2.resolve(&target.to_string())
+            .expect("resolve")
+            .expect("present"),
+    );
+}
+
+// -------------------------------------------------------------------------------------------
+// A registry that lies: the layer it serves does not hash to the digest in the manifest.
+
+struct FakeRegistry {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeRegistry {
+    /// Serves `routes` (path → (content type, body)); everything else 404.
+    fn start(routes: Vec<(String, String, Vec<u8>)>) -> FakeRegistry {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("addr").port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    continue;
+                };
+                let _ = conn.set_nonblocking(false);
+                let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
+                        break;
+                    }
+                }
+                let mut parts = line.split_whitespace();
+                let method = parts.next().unwrap_or("");
+                let path = parts
+                    .next()
+                    .unwrap_or("")
+                    .split('?')
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                let hit = routes.iter().find(|(p, _, _)| *p == path);
+                let (status, ct, body): (&str, &str, &[u8]) = match hit {
+                    Some((_, ct, body)) => ("200 OK", ct, body),
+                    None if path == "/v2/" => ("200 OK", "application/json", b"{}"),
+                    None => (
+                        "404 Not Found",
+                        "application/json",
+                        br#"{"errors":[{"code":"NOT_FOUND","message":"not found"}]}"#,
+                    ),
+                };
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(head.as_bytes());
+                if method != "HEAD" {
+                    let _ = conn.write_all(body);
+                }
+                let _ = conn.flush();
+                let mut rest = Vec::new();
+                let _ = reader
+                    .get_mut()
+                    .set_read_timeout(Some(std::time::Duration::from_millis(1)));
+                let _ = reader.read_to_end(&mut rest);
+            }
+        });
+        FakeRegistry {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for FakeRegistry {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[tokio::test]
+async fn wrong_digests_are_rejected() {
+    require_root!();
+    let work = tempfile::tempdir().expect("tempdir");
+    let layout = work.path().join("l");
+    let tar = TarBuilder::new().file("hello", 0o644, b"hello").finish();
+    let img = oci::write_image(
+        &layout,
+        &[tar],
+        Compression::Gzip,
+        "amd64",
+        serde_json::json!({}),
+    );
+    let read = |d: &oci::Desc| fs::read(oci::blob_path(&layout, &d.digest)).expect("blob");
+    let manifest = read(&img.manifest);
+    let config = read(&img.config);
+    let mut evil_layer = read(&img.layers[0]);
+    let last = evil_layer.len() - 1;
+    evil_layer[last] ^= 0xff; // same size, different bytes
+    let mt = "application/vnd.oci.image.manifest.v1+json".to_string();
+    let routes = vec![
+        (
+            "/v2/bad/image/manifests/1".to_string(),
+            mt.clone(),
+            manifest.clone(),
+        ),
+        (
+            format!("/v2/bad/image/manifests/{}", img.manifest.digest),
+            mt,
+            manifest,
+        ),
+        (
+            format!("/v2/bad/image/blobs/{}", img.config.digest),
+            "application/octet-stream".into(),
+            config,
+        ),
+        (
+            format!("/v2/bad/image/blobs/{}", img.layers[0].digest),
+            "application/octet-stream".into(),
+            evil_layer,
+        ),
+    ];
+    let fake = FakeRegistry::start(routes);
+    let (d, s) = store();
+    let reference = r(&format!("127.0.0.1:{}/bad/image:1", fake.port));
+    let err = s
+        .pull(&reference, &opts(d.path()), |_| {})
+        .await
+        .expect_err("bad layer must be rejected");
+    assert!(matches!(err, ImageError::DigestMismatch { .. }), "{err}");
+    assert!(
+        !oci::blob_path(s.root(), &img.layers[0].digest).exists(),
+        "bad blob not stored"
+    );
+    assert_eq!(
+        fs::read_dir(s.root().join("tmp")).expect("tmp").count(),
+        0,
+        "temp file removed"
+    );
+    assert!(s.list().expect("list").is_empty());
+
+    // A manifest that does not match the digest it was requested by.
+    let wrong = format!(
+        "127.0.0.1:{}/bad/image@sha256:{}",
+        fake.port,
+        "0".repeat(64)
+    );
+    let routes_err = s
+        .pull(&r(&wrong), &opts(d.path()), |_| {})
+        .await
+        .expect_err("wrong manifest digest");
+    assert!(
+        matches!(
+            routes_err,
+            ImageError::DigestMismatch { .. } | ImageError::Registry { .. }
+        ),
+        "{routes_err}"
+    );
+}
