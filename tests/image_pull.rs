@@ -506,3 +506,43 @@ async fn wrong_digests_are_rejected() {
         "{routes_err}"
     );
 }
+
+#[tokio::test]
+async fn pull_with_credentials_from_docker_config() {
+    require_root!();
+    let bb = busybox::busybox();
+    let reg = Registry::start_with_htpasswd("alice", "s3cret");
+    reg.skopeo_push(
+        &format!("oci:{}:1", bb.oci_layout.display()),
+        "private/busybox:1",
+        &["--dest-creds", "alice:s3cret"],
+    );
+    let (d, s) = store();
+    let reference = r(&format!("{}/private/busybox:1", reg.host()));
+    let err = s
+        .pull(&reference, &opts(d.path()), |_| {})
+        .await
+        .expect_err("anonymous pull must fail");
+    assert!(matches!(err, ImageError::Registry { .. }), "{err}");
+
+    use base64::Engine as _;
+    let cfg = d.path().join("docker-config.json");
+    let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3cret");
+    fs::write(
+        &cfg,
+        format!(
+            r#"{{"auths":{{"http://{}":{{"auth":"{auth}"}}}}}}"#,
+            reg.host()
+        ),
+    )
+    .expect("write config");
+    let o = PullOptions {
+        docker_config: Some(cfg),
+        ..Default::default()
+    };
+    let id = s
+        .pull(&reference, &o, |_| {})
+        .await
+        .expect("authenticated pull");
+    assert_eq!(id.as_str(), bb.config_digest);
+}

@@ -18,9 +18,18 @@ pub struct Registry {
 impl Registry {
     /// Start a registry and wait until `GET /v2/` answers.
     pub fn start() -> Registry {
+        Self::start_inner(None)
+    }
+
+    /// Start a registry that requires HTTP basic auth (htpasswd, bcrypt via python3's crypt).
+    pub fn start_with_htpasswd(user: &str, password: &str) -> Registry {
+        Self::start_inner(Some((user, password)))
+    }
+
+    fn start_inner(auth: Option<(&str, &str)>) -> Registry {
         let mut last_err = String::new();
         for _ in 0..5 {
-            match Self::try_start() {
+            match Self::try_start(auth) {
                 Ok(r) => return r,
                 Err(e) => last_err = e,
             }
@@ -28,7 +37,7 @@ impl Registry {
         panic!("could not start docker-registry: {last_err}");
     }
 
-    fn try_start() -> Result<Registry, String> {
+    fn try_start(auth: Option<(&str, &str)>) -> Result<Registry, String> {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| e.to_string())?
@@ -40,14 +49,30 @@ impl Registry {
         let storage = dir.path().join("storage");
         std::fs::create_dir_all(&storage).map_err(|e| e.to_string())?;
         let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                storage.display()
-            ),
-        )
-        .map_err(|e| e.to_string())?;
+        let mut yaml = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            storage.display()
+        );
+        if let Some((user, password)) = auth {
+            let out = Command::new("python3")
+                .args(["-c", "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))", password])
+                .output()
+                .map_err(|e| format!("python3: {e}"))?;
+            let hash = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if !out.status.success() || !hash.starts_with("$2") {
+                return Err(format!(
+                    "bcrypt via python3 failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            let htpasswd = dir.path().join("htpasswd");
+            std::fs::write(&htpasswd, format!("{user}:{hash}\n")).map_err(|e| e.to_string())?;
+            yaml.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: rcompose-test\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        std::fs::write(&config, yaml).map_err(|e| e.to_string())?;
         let log =
             std::fs::File::create(dir.path().join("registry.log")).map_err(|e| e.to_string())?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
@@ -65,7 +90,10 @@ impl Registry {
             if let Ok(Some(status)) = reg.child.try_wait() {
                 return Err(format!("registry exited: {status}; log: {}", reg.log()));
             }
-            if reg.get("/v2/").is_some_and(|(code, _)| code == 200) {
+            if reg
+                .get("/v2/")
+                .is_some_and(|(code, _)| code == 200 || code == 401)
+            {
                 return Ok(reg);
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -319,15 +319,30 @@ fn stream_error(reference: &Reference, digest: &Digest, e: std::io::Error) -> Im
 
 /// A client that speaks plain HTTP to loopback and insecure registries, HTTPS to the rest.
 pub(crate) fn client_for(reference: &Reference, opts: &PullOptions) -> oci_client::Client {
-    let mut http: Vec<String> = opts.insecure_registries.clone();
-    if is_loopback_domain(reference.domain()) {
-        http.push(reference.domain().to_string());
-    }
     oci_client::Client::new(ClientConfig {
-        protocol: ClientProtocol::HttpsExcept(http),
+        protocol: ClientProtocol::HttpsExcept(plain_http_registries(reference, opts)),
         max_concurrent_download: opts.max_concurrent_downloads.max(1),
         ..Default::default()
     })
+}
+
+/// The registries to talk plain HTTP to: the configured insecure ones (`host[:port]`, an
+/// `http://` prefix is tolerated) plus the reference's own registry when it is loopback.
+pub fn plain_http_registries(reference: &Reference, opts: &PullOptions) -> Vec<String> {
+    let mut http: Vec<String> = opts
+        .insecure_registries
+        .iter()
+        .map(|r| {
+            let r = r
+                .trim_start_matches("http://")
+                .trim_start_matches("https://");
+            r.trim_end_matches('/').to_string()
+        })
+        .collect();
+    if is_loopback_domain(reference.domain()) {
+        http.push(reference.domain().to_string());
+    }
+    http
 }
 
 pub(crate) fn registry_auth(
@@ -346,4 +361,38 @@ pub(crate) fn registry_auth(
             .map_or(RegistryAuth::Anonymous, |c| c.to_oci()),
         None => RegistryAuth::Anonymous,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_for_loopback_and_insecure() {
+        let o = PullOptions {
+            insecure_registries: vec!["http://reg.lan:5000/".into(), "10.0.0.5".into()],
+            ..Default::default()
+        };
+        let list = |r: &str| {
+            Reference::parse(r)
+                .map(|r| plain_http_registries(&r, &o))
+                .unwrap_or_default()
+        };
+        assert_eq!(list("nginx"), ["reg.lan:5000", "10.0.0.5"]);
+        assert_eq!(
+            list("localhost:5000/x"),
+            ["reg.lan:5000", "10.0.0.5", "localhost:5000"]
+        );
+        assert_eq!(
+            list("127.0.0.1:5000/x"),
+            ["reg.lan:5000", "10.0.0.5", "127.0.0.1:5000"]
+        );
+        assert!(
+            !plain_http_registries(
+                &Reference::parse("ghcr.io/a/b").unwrap_or_else(|_| unreachable!()),
+                &PullOptions::default()
+            )
+            .contains(&"ghcr.io".to_string())
+        );
+    }
 }

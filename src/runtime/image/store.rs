@@ -172,24 +172,33 @@ impl ImageStore {
             .zip(&diff_ids)
             .map(|(l, d)| Ok((l.digest()?, d.clone())))
             .collect::<Result<_, ImageError>>()?;
-        let results: Vec<Result<PathBuf, ImageError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = jobs
-                .iter()
-                .map(|(blob, diff)| s.spawn(move || self.ensure_layer(blob, diff)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(ImageError::BadLayer {
-                            layer: "?".into(),
-                            reason: "unpack thread panicked".into(),
+        let width = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(1, 8);
+        let mut dirs = Vec::with_capacity(jobs.len());
+        for chunk in jobs.chunks(width) {
+            let results: Vec<Result<PathBuf, ImageError>> = std::thread::scope(|s| {
+                let handles: Vec<_> = chunk
+                    .iter()
+                    .map(|(blob, diff)| s.spawn(move || self.ensure_layer(blob, diff)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(ImageError::BadLayer {
+                                layer: "?".into(),
+                                reason: "unpack thread panicked".into(),
+                            })
                         })
                     })
-                })
-                .collect()
-        });
-        results.into_iter().collect()
+                    .collect()
+            });
+            for r in results {
+                dirs.push(r?);
+            }
+        }
+        Ok(dirs)
     }
 
     /// Unpack one layer blob into `layers/<diff_id>` unless it is already there.
