@@ -9,7 +9,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::process::Command;
 
-use rcompose::runtime::image::{ImageError, ImageStore, PullEvent, PullOptions, Reference};
+use rcompose::runtime::image::{
+    Ensured, ImageError, ImageStore, PullEvent, PullOptions, PullPolicy, Reference,
+};
 use support::busybox;
 use support::oci::{self, Compression};
 use support::registry::Registry;
@@ -545,4 +547,69 @@ async fn pull_with_credentials_from_docker_config() {
         .await
         .expect("authenticated pull");
     assert_eq!(id.as_str(), bb.config_digest);
+}
+
+#[tokio::test]
+async fn ensure_image_applies_pull_policies() {
+    require_root!();
+    let bb = busybox::busybox();
+    let reg = Registry::start();
+    reg.skopeo_push(
+        &format!("oci:{}:1", bb.oci_layout.display()),
+        "lab/busybox:1",
+        &[],
+    );
+    let (d, s) = store();
+    let o = opts(d.path());
+    let reference = r(&format!("{}/lab/busybox:1", reg.host()));
+    let now = std::time::SystemTime::now();
+    let err = s
+        .ensure_image(&reference, PullPolicy::Never, &o, now, |_| {})
+        .await
+        .expect_err("never + missing");
+    assert!(matches!(err, ImageError::PullNever { .. }), "{err}");
+    assert!(matches!(
+        s.ensure_image(&reference, PullPolicy::Build, &o, now, |_| {})
+            .await,
+        Ok(Ensured::NeedsBuild(None))
+    ));
+    assert!(matches!(
+        s.ensure_image(&reference, PullPolicy::Missing, &o, now, |_| {})
+            .await,
+        Ok(Ensured::Pulled(_))
+    ));
+    assert!(matches!(
+        s.ensure_image(&reference, PullPolicy::Missing, &o, now, |_| {})
+            .await,
+        Ok(Ensured::Local(_))
+    ));
+    assert!(matches!(
+        s.ensure_image(&reference, PullPolicy::Never, &o, now, |_| {})
+            .await,
+        Ok(Ensured::Local(_))
+    ));
+    assert!(matches!(
+        s.ensure_image(&reference, PullPolicy::Daily, &o, now, |_| {})
+            .await,
+        Ok(Ensured::Local(_))
+    ));
+    let tomorrow = now + std::time::Duration::from_secs(86_400 + 60);
+    assert!(matches!(
+        s.ensure_image(&reference, PullPolicy::Daily, &o, tomorrow, |_| {})
+            .await,
+        Ok(Ensured::Pulled(_))
+    ));
+    assert!(matches!(
+        s.ensure_image(&reference, PullPolicy::Always, &o, now, |_| {})
+            .await,
+        Ok(Ensured::Pulled(_))
+    ));
+    // A loaded (never pulled) image counts as fresh from its tag time, like docker's LastTagTime.
+    s.load(&bb.oci_layout).expect("load");
+    let loaded = r("lab/busybox:1");
+    assert!(matches!(
+        s.ensure_image(&loaded, PullPolicy::Weekly, &o, now, |_| {})
+            .await,
+        Ok(Ensured::Local(_))
+    ));
 }

@@ -25,9 +25,10 @@ pub mod reference;
 pub mod store;
 pub mod unpack;
 
+pub use archive::LoadedImage;
 pub use digest::Digest;
 pub use error::ImageError;
 pub use policy::{LocalImageState, PullDecision, PullPolicy, should_pull};
-pub use pull::{PullEvent, PullOptions};
+pub use pull::{Ensured, PullEvent, PullOptions};
 pub use reference::Reference;
-pub use store::{ImageId, ImageStore, LocalImage, RemovedImage};
+pub use store::{GcStats, ImageId, ImageStore, LocalImage, RemovedImage};

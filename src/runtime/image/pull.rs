@@ -18,8 +18,9 @@ use super::layout::{
     self, Descriptor, Index, MEDIA_DOCKER_LAYER_FOREIGN, MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST,
     MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST, Manifest,
 };
+use super::policy::{LocalImageState, PullDecision, PullPolicy, should_pull};
 use super::reference::{Reference, is_loopback_domain};
-use super::store::{ImageId, ImageStore};
+use super::store::{ImageId, ImageStore, LocalImage};
 
 const ACCEPT: &[&str] = &[
     MEDIA_OCI_INDEX,
@@ -81,6 +82,17 @@ pub enum PullEvent {
     Done {
         id: ImageId,
     },
+}
+
+/// What [`ImageStore::ensure_image`] did.
+#[derive(Clone, Debug)]
+pub enum Ensured {
+    /// The local image was used as it is.
+    Local(LocalImage),
+    /// The image was pulled (it may be unchanged).
+    Pulled(LocalImage),
+    /// The policy says to build; the caller builds. The current local image, if any.
+    NeedsBuild(Option<LocalImage>),
 }
 
 fn reg_err(reference: &Reference, e: impl std::fmt::Display) -> ImageError {
@@ -204,6 +216,36 @@ impl ImageStore {
         .map_err(|e| reg_err(reference, e))??;
         progress(PullEvent::Done { id: id.clone() });
         Ok(id)
+    }
+
+    /// Apply a Compose pull policy: use the local image, pull, or tell the caller to build.
+    /// `never` with no local image is [`ImageError::PullNever`].
+    pub async fn ensure_image(
+        &self,
+        reference: &Reference,
+        policy: PullPolicy,
+        opts: &PullOptions,
+        now: SystemTime,
+        progress: impl FnMut(PullEvent),
+    ) -> Result<Ensured, ImageError> {
+        let local = self.resolve(&reference.to_string())?;
+        match should_pull(policy, LocalImageState::of(local.as_ref()), now) {
+            PullDecision::UseLocal => match local {
+                Some(img) => Ok(Ensured::Local(img)),
+                None => Err(ImageError::NotFound(reference.to_string())),
+            },
+            PullDecision::Build => Ok(Ensured::NeedsBuild(local)),
+            PullDecision::Fail => Err(ImageError::PullNever {
+                reference: reference.to_string(),
+            }),
+            PullDecision::Pull => {
+                self.pull(reference, opts, progress).await?;
+                let img = self
+                    .resolve(&reference.to_string())?
+                    .ok_or_else(|| ImageError::NotFound(reference.to_string()))?;
+                Ok(Ensured::Pulled(img))
+            }
+        }
     }
 
     async fn fetch_blob(
