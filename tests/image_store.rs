@@ -333,6 +333,14 @@ fn resolve_tag_and_remove_rules() {
         assert_eq!(got.as_ref(), Some(&img.id), "{q}");
     }
     assert!(s.resolve("lab/busybox:2").expect("resolve").is_none());
+    assert!(matches!(
+        s.inspect("lab/busybox:2"),
+        Err(ImageError::NotFound(_))
+    ));
+    assert_eq!(
+        s.inspect("lab/busybox:1").expect("inspect").display_name(),
+        "lab/busybox:1"
+    );
     assert!(s.resolve("nothere").expect("resolve").is_none());
 
     s.tag("lab/busybox:1", &r("localhost:5000/bb:latest"))
@@ -440,4 +448,14 @@ fn gc_removes_leftover_temp_files() {
     // reopening an existing store keeps its content
     let s2 = ImageStore::open(s.root().parent().expect("parent")).expect("reopen");
     assert!(s2.list().expect("list").is_empty());
+}
+
+#[test]
+fn fixture_store_helper_gives_overlay_lower_dirs() {
+    require_root!();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_store, image) = busybox::store_with_busybox(dir.path());
+    let lower = image.lower_dirs_top_first();
+    assert_eq!(lower.len(), 1);
+    assert!(lower[0].join("bin/sh").symlink_metadata().is_ok());
 }

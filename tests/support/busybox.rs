@@ -183,3 +183,18 @@ fn build_into(dir: &Path) {
     .expect("write info");
     let _ = gzip; // re-exported helper used by other tests
 }
+
+/// An image store under `state_root` with the busybox fixture loaded (as `lab/busybox:1`).
+/// For container-side tests: `image.lower_dirs_top_first()` are ready overlay lower dirs.
+pub fn store_with_busybox(
+    state_root: &Path,
+) -> (
+    rcompose::runtime::image::ImageStore,
+    rcompose::runtime::image::LocalImage,
+) {
+    let bb = busybox();
+    let store = rcompose::runtime::image::ImageStore::open(state_root).expect("open image store");
+    store.load(&bb.oci_layout).expect("load busybox fixture");
+    let image = store.inspect(REFERENCE).expect("busybox fixture in store");
+    (store, image)
+}

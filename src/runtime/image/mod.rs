@@ -11,6 +11,18 @@
 //! - [`archive`]: `load` (docker-save, oci-archive, layout dirs) and `import` of a rootfs tarball.
 //! - [`pull`]: pulling from registries with `oci-client`; [`push`] the reverse.
 //! - [`auth`]: `~/.docker/config.json` credentials; [`policy`]: Compose `pull_policy` decisions.
+//!
+//! Typical use from the container side:
+//!
+//! ```no_run
+//! # fn demo() -> Result<(), rcompose::runtime::image::ImageError> {
+//! use rcompose::runtime::image::ImageStore;
+//! let store = ImageStore::open(std::path::Path::new("/var/lib/rcompose"))?;
+//! let image = store.inspect("busybox")?; // docker.io/library/busybox:latest, an ID or a digest
+//! let lower = image.lower_dirs_top_first(); // read-only overlayfs lower dirs
+//! let cmd = image.config.config().as_ref().and_then(|c| c.cmd().clone());
+//! # let _ = (lower, cmd); Ok(()) }
+//! ```
 
 pub mod archive;
 pub mod auth;
@@ -31,4 +43,4 @@ pub use error::ImageError;
 pub use policy::{LocalImageState, PullDecision, PullPolicy, should_pull};
 pub use pull::{Ensured, PullEvent, PullOptions};
 pub use reference::Reference;
-pub use store::{GcStats, ImageId, ImageStore, LocalImage, RemovedImage};
+pub use store::{DEFAULT_STATE_ROOT, GcStats, ImageId, ImageStore, LocalImage, RemovedImage};

@@ -31,6 +31,9 @@ use super::lock::FileLock;
 use super::reference::Reference;
 use super::unpack::{self, UnpackOptions};
 
+/// The default state root (`<root>/image` holds the image store).
+pub const DEFAULT_STATE_ROOT: &str = "/var/lib/rcompose";
+
 /// An image ID: the digest of its config blob.
 pub type ImageId = Digest;
 
@@ -54,6 +57,20 @@ pub struct LocalImage {
     pub last_pulled: Option<SystemTime>,
     /// When one of its references was last (re)tagged in this store, by pull, load, import or tag.
     pub last_tagged: Option<SystemTime>,
+}
+
+impl LocalImage {
+    /// The layer dirs top-most first, the order overlayfs `lowerdir=` wants.
+    pub fn lower_dirs_top_first(&self) -> Vec<PathBuf> {
+        self.layer_dirs.iter().rev().cloned().collect()
+    }
+
+    /// The familiar name docker shows (`nginx:latest`), or the short ID for a dangling image.
+    pub fn display_name(&self) -> String {
+        self.references
+            .first()
+            .map_or_else(|| self.id.short().to_string(), Reference::familiar)
+    }
 }
 
 /// What `remove` did.
@@ -457,6 +474,13 @@ impl ImageStore {
             };
         }
         Ok(None)
+    }
+
+    /// Like [`ImageStore::resolve`], but a missing image is [`ImageError::NotFound`]
+    /// (`docker image inspect`: config, ID, manifest digest, layers).
+    pub fn inspect(&self, reference_or_id: &str) -> Result<LocalImage, ImageError> {
+        self.resolve(reference_or_id)?
+            .ok_or_else(|| ImageError::NotFound(reference_or_id.to_string()))
     }
 
     /// Add `target` as another reference to the image `source` resolves to.
