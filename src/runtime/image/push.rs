@@ -39,9 +39,34 @@ impl ImageStore {
             if client.blob_exists(&oref, d.as_str()).await.map_err(err)? {
                 continue;
             }
-            let data = self.layout().read_blob(&d)?;
+            // Stream the blob from disk in chunks (layers can be large); the registry verifies
+            // the digest when the upload is committed.
+            let path = self.layout().blob_path(&d);
+            let file = tokio::fs::File::open(&path)
+                .await
+                .map_err(|e| ImageError::io(&path, e))?;
+            let size = file
+                .metadata()
+                .await
+                .map_err(|e| ImageError::io(&path, e))?
+                .len();
+            let stream = futures_util::stream::unfold(Some(file), |state| async move {
+                let mut f = state?;
+                let mut buf = vec![0u8; 4 << 20];
+                match tokio::io::AsyncReadExt::read(&mut f, &mut buf).await {
+                    Ok(0) => None,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        Some((Ok(bytes::Bytes::from(buf)), Some(f)))
+                    }
+                    Err(e) => Some((
+                        Err(oci_client::errors::OciDistributionError::IoError(e)),
+                        None,
+                    )),
+                }
+            });
             client
-                .push_blob(&oref, data, d.as_str())
+                .push_blob_stream(&oref, stream, d.as_str(), Some(size))
                 .await
                 .map_err(err)?;
         }
