@@ -459,3 +459,49 @@ fn fixture_store_helper_gives_overlay_lower_dirs() {
     assert_eq!(lower.len(), 1);
     assert!(lower[0].join("bin/sh").symlink_metadata().is_ok());
 }
+
+#[test]
+fn layer_not_matching_its_diff_id_is_refused() {
+    require_root!();
+    let (d, s) = store();
+    let layout = d.path().join("lying");
+    let tar = TarBuilder::new().file("a", 0o644, b"a").finish();
+    let layer = oci::put_blob(
+        &layout,
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+        &gzip(&tar),
+    );
+    let cfg = serde_json::json!({
+        "architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [oci::sha256(b"something else")]},
+    });
+    let config = oci::put_blob(
+        &layout,
+        "application/vnd.oci.image.config.v1+json",
+        &serde_json::to_vec(&cfg).expect("json"),
+    );
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": config.json(), "layers": [layer.json()],
+    });
+    let manifest = oci::put_blob(
+        &layout,
+        "application/vnd.oci.image.manifest.v1+json",
+        &serde_json::to_vec(&manifest).expect("json"),
+    );
+    oci::write_index_json(
+        &layout,
+        &[(&manifest, "x", Some("docker.io/library/lying:1"))],
+    );
+    let err = s.load(&layout).expect_err("diff_id mismatch");
+    assert!(matches!(err, ImageError::DigestMismatch { .. }), "{err}");
+    assert!(s.resolve("lying:1").expect("resolve").is_none());
+    assert!(
+        dir_names(&s.root().join("layers")).is_empty(),
+        "no layer dir left behind"
+    );
+    assert!(
+        dir_names(&s.root().join("tmp")).is_empty(),
+        "no temp dir left behind"
+    );
+}
