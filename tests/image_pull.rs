@@ -135,6 +135,22 @@ async fn pull_single_oci_manifest_gzip_with_progress() {
             .any(|e| matches!(e, PullEvent::LayerStarted { .. }))
     );
 
+    // Unknown tags and repositories.
+    for missing in ["lab/busybox:nope", "lab/nothing:1"] {
+        let err = s
+            .pull(
+                &r(&format!("{}/{missing}", reg.host())),
+                &opts(d.path()),
+                |_| {},
+            )
+            .await
+            .expect_err("unknown");
+        assert!(
+            matches!(err, ImageError::ManifestUnknown { .. }),
+            "{missing}: {err}"
+        );
+    }
+
     // Pull by digest.
     let by_digest = reference.with_digest(img.manifest_digest.clone());
     assert_eq!(
@@ -457,6 +473,12 @@ async fn wrong_digests_are_rejected() {
         ),
         (
             format!("/v2/bad/image/manifests/{}", img.manifest.digest),
+            mt.clone(),
+            manifest.clone(),
+        ),
+        // served for a digest it does not hash to
+        (
+            format!("/v2/bad/image/manifests/sha256:{}", "0".repeat(64)),
             mt,
             manifest,
         ),
@@ -501,10 +523,7 @@ async fn wrong_digests_are_rejected() {
         .await
         .expect_err("wrong manifest digest");
     assert!(
-        matches!(
-            routes_err,
-            ImageError::DigestMismatch { .. } | ImageError::Registry { .. }
-        ),
+        matches!(routes_err, ImageError::DigestMismatch { .. }),
         "{routes_err}"
     );
 }
@@ -525,7 +544,7 @@ async fn pull_with_credentials_from_docker_config() {
         .pull(&reference, &opts(d.path()), |_| {})
         .await
         .expect_err("anonymous pull must fail");
-    assert!(matches!(err, ImageError::Registry { .. }), "{err}");
+    assert!(matches!(err, ImageError::Unauthorized { .. }), "{err}");
 
     use base64::Engine as _;
     let cfg = d.path().join("docker-config.json");

@@ -55,6 +55,10 @@ pub enum ImageError {
         "image {image} is referenced by several tags ({refs}); remove them by name or use force"
     )]
     MultipleReferences { image: String, refs: String },
+    #[error("{reference}: manifest unknown (no such repository or tag in the registry)")]
+    ManifestUnknown { reference: String },
+    #[error("{reference}: pull access denied or authentication required: {message}")]
+    Unauthorized { reference: String, message: String },
     #[error("registry error for {reference}: {message}")]
     Registry { reference: String, message: String },
     #[error("invalid pull policy {0:?}")]

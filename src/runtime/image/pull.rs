@@ -95,6 +95,44 @@ pub enum Ensured {
     NeedsBuild(Option<LocalImage>),
 }
 
+/// Classify an `oci-client` error: unknown manifests and auth failures get their own variants.
+pub(crate) fn oci_err(
+    reference: &Reference,
+    e: oci_client::errors::OciDistributionError,
+) -> ImageError {
+    use oci_client::errors::{OciDistributionError as E, OciErrorCode as C};
+    let c: Vec<&C> = match &e {
+        E::RegistryError { envelope, .. } => envelope.errors.iter().map(|x| &x.code).collect(),
+        _ => Vec::new(),
+    };
+    let unknown = matches!(e, E::ImageManifestNotFoundError(_))
+        || c.iter()
+            .any(|c| matches!(c, C::ManifestUnknown | C::NameUnknown | C::NotFound));
+    let denied = matches!(e, E::UnauthorizedError { .. } | E::AuthenticationFailure(_))
+        || c.iter().any(|c| matches!(c, C::Unauthorized | C::Denied));
+    if let E::DigestError(oci_client::errors::DigestError::VerificationError { expected, actual }) =
+        &e
+    {
+        return ImageError::DigestMismatch {
+            what: format!("content of {reference}"),
+            expected: expected.clone(),
+            actual: actual.clone(),
+        };
+    }
+    if denied {
+        ImageError::Unauthorized {
+            reference: reference.to_string(),
+            message: e.to_string(),
+        }
+    } else if unknown {
+        ImageError::ManifestUnknown {
+            reference: reference.to_string(),
+        }
+    } else {
+        reg_err(reference, e)
+    }
+}
+
 fn reg_err(reference: &Reference, e: impl std::fmt::Display) -> ImageError {
     ImageError::Registry {
         reference: reference.to_string(),
@@ -119,7 +157,7 @@ impl ImageStore {
         let (bytes, _) = client
             .pull_manifest_raw(&oref, &auth, ACCEPT)
             .await
-            .map_err(|e| reg_err(reference, e))?;
+            .map_err(|e| oci_err(reference, e))?;
         let mut digest = Digest::of(&bytes);
         if let Some(want) = reference.digest() {
             if want != &digest {
@@ -143,7 +181,7 @@ impl ImageStore {
             let (b, _) = client
                 .pull_manifest_raw(&oref.clone_with_digest(want.to_string()), &auth, ACCEPT)
                 .await
-                .map_err(|e| reg_err(reference, e))?;
+                .map_err(|e| oci_err(reference, e))?;
             digest = Digest::of(&b);
             if digest != want {
                 return Err(ImageError::DigestMismatch {
@@ -273,7 +311,7 @@ impl ImageStore {
         let mut stream = client
             .pull_blob_stream(oref, digest.as_str())
             .await
-            .map_err(|e| reg_err(reference, e))?;
+            .map_err(|e| oci_err(reference, e))?;
         let tmp = self.tmp_dir().join(layout::unique_name("pull"));
         // Removes the temp file if this future fails or is dropped (another download failed).
         let mut guard = TempFile(Some(tmp.clone()));
@@ -364,6 +402,7 @@ pub(crate) fn client_for(reference: &Reference, opts: &PullOptions) -> oci_clien
     oci_client::Client::new(ClientConfig {
         protocol: ClientProtocol::HttpsExcept(plain_http_registries(reference, opts)),
         max_concurrent_download: opts.max_concurrent_downloads.max(1),
+        connect_timeout: Some(std::time::Duration::from_secs(30)),
         ..Default::default()
     })
 }

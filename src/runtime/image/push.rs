@@ -19,10 +19,7 @@ impl ImageStore {
         let img = self
             .resolve(source)?
             .ok_or_else(|| ImageError::NotFound(source.to_string()))?;
-        let err = |e: oci_client::errors::OciDistributionError| ImageError::Registry {
-            reference: target.to_string(),
-            message: e.to_string(),
-        };
+        let err = |e| super::pull::oci_err(target, e);
         let client = client_for(target, opts);
         let auth = registry_auth(target, opts)?;
         let oref = target.to_oci();
