@@ -250,6 +250,9 @@ impl ImageStore {
                     actual: got.diff_id.to_string(),
                 });
             }
+            // Make the unpacked files durable before the rename publishes the layer, so a
+            // crash cannot leave a complete-looking layer with empty files.
+            syncfs(&tmp);
             fs::rename(&tmp, &dest).at(&dest)?;
             layout::sync_dir(&self.root.join("layers"));
             Ok(dest.clone())
@@ -616,6 +619,14 @@ impl ImageStore {
                 stats.layers += 1;
             }
         }
+        // Per-layer lock files; nobody holds one while we hold the exclusive GC lock.
+        let locks = self.root.join("locks");
+        for e in fs::read_dir(&locks).at(&locks)? {
+            let e = e.at(&locks)?;
+            if e.file_name().to_string_lossy().starts_with("layer-") {
+                let _ = fs::remove_file(e.path());
+            }
+        }
         let tmp = self.tmp_dir();
         for e in fs::read_dir(&tmp).at(&tmp)? {
             let e = e.at(&tmp)?;
@@ -627,6 +638,14 @@ impl ImageStore {
             };
         }
         Ok(stats)
+    }
+}
+
+/// Best-effort `syncfs(2)` of the filesystem holding `path`.
+fn syncfs(path: &Path) {
+    if let Ok(f) = fs::File::open(path) {
+        // SAFETY: syncfs on a valid, owned descriptor.
+        unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&f)) };
     }
 }
 
