@@ -13,7 +13,7 @@ use std::process::Command;
 use serde_json::json;
 
 use super::oci::{self, Compression, sha256};
-use super::tarball::{TarBuilder, gzip};
+use super::tarball::TarBuilder;
 
 /// The reference the fixture is tagged with.
 pub const REFERENCE: &str = "lab/busybox:1";
@@ -181,7 +181,6 @@ fn build_into(dir: &Path) {
         serde_json::to_vec(&info).expect("json"),
     )
     .expect("write info");
-    let _ = gzip; // re-exported helper used by other tests
 }
 
 /// An image store under `state_root` with the busybox fixture loaded (as `lab/busybox:1`).

@@ -3,7 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -154,9 +154,4 @@ impl Drop for Registry {
         let _ = self.child.wait();
         // the TempDir field removes the storage afterwards
     }
-}
-
-/// Where skopeo-free tests can find the registry binary.
-pub fn available() -> bool {
-    PathBuf::from(DOCKER_REGISTRY).exists()
 }

@@ -211,24 +211,6 @@ impl Layout {
         Ok(layout)
     }
 
-    /// Open an existing layout read-only (e.g. one given to `load`).
-    pub fn open_existing(root: &Path) -> Result<Self, ImageError> {
-        let marker = root.join("oci-layout");
-        let text = fs::read_to_string(&marker).at(&marker)?;
-        let v: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| ImageError::json(&marker, e))?;
-        if v.get("imageLayoutVersion").and_then(|v| v.as_str()) != Some("1.0.0") {
-            return Err(ImageError::BadArchive {
-                path: marker,
-                reason: "unsupported imageLayoutVersion".into(),
-            });
-        }
-        Ok(Layout {
-            root: root.to_path_buf(),
-            tmp: std::env::temp_dir(),
-        })
-    }
-
     pub fn root(&self) -> &Path {
         &self.root
     }
