@@ -505,3 +505,42 @@ fn layer_not_matching_its_diff_id_is_refused() {
         "no temp dir left behind"
     );
 }
+
+#[test]
+fn held_images_are_not_deleted() {
+    require_root!();
+    let bb = busybox::busybox();
+    let (_d, s) = store();
+    s.load(&bb.oci_layout).expect("load");
+    let img = s.inspect("lab/busybox:1").expect("inspect");
+    s.hold(&img.id, "container-1").expect("hold");
+    s.hold(&img.id, "container-2").expect("hold");
+    assert!(matches!(
+        s.hold(&img.id, "../x"),
+        Err(ImageError::InvalidHolder(_))
+    ));
+    assert_eq!(
+        s.holders(&img.id).expect("holders"),
+        ["container-1", "container-2"]
+    );
+
+    let err = s.remove("lab/busybox:1", false).expect_err("in use");
+    assert!(matches!(err, ImageError::InUse { .. }), "{err}");
+    let err = s.remove(img.id.as_str(), false).expect_err("in use");
+    assert!(matches!(err, ImageError::InUse { .. }), "{err}");
+    // force only untags; the image and its layers stay, prune keeps it
+    let rm = s.remove("lab/busybox:1", true).expect("force untag");
+    assert!(rm.deleted.is_empty());
+    assert!(s.resolve("lab/busybox:1").expect("resolve").is_none());
+    let kept = s.inspect(img.id.as_str()).expect("still there by id");
+    assert!(kept.references.is_empty());
+    assert!(s.prune_dangling().expect("prune").is_empty());
+    assert!(kept.layer_dirs[0].join("bin/busybox").is_file());
+
+    s.release(&img.id, "container-1").expect("release");
+    s.release(&img.id, "container-2").expect("release");
+    s.release(&img.id, "container-2")
+        .expect("release twice is fine");
+    assert_eq!(s.prune_dangling().expect("prune"), vec![img.id.clone()]);
+    assert!(!kept.layer_dirs[0].exists());
+}

@@ -59,6 +59,10 @@ pub enum ImageError {
     ManifestUnknown { reference: String },
     #[error("{reference}: pull access denied or authentication required: {message}")]
     Unauthorized { reference: String, message: String },
+    #[error("image {image} is in use by {holders}; remove those first or use force to untag it")]
+    InUse { image: String, holders: String },
+    #[error("invalid image holder name {0:?} (allowed: letters, digits, '_', '.', '-')")]
+    InvalidHolder(String),
     #[error("registry error for {reference}: {message}")]
     Registry { reference: String, message: String },
     #[error("invalid pull policy {0:?}")]

@@ -6,6 +6,7 @@
 //!   oci-layout, index.json          OCI image layout; one index entry per reference
 //!   blobs/sha256/<hex>              manifests, configs and layer blobs as pulled/loaded
 //!   layers/<diff_id hex>/           each layer unpacked once (overlayfs form), shared by images
+//!   holds/<image id hex>/<holder>   images in use (e.g. by containers): never deleted
 //!   locks/                          flock files: gc.lock, index.lock, layer-<hex>.lock
 //!   tmp/                            temp files and dirs, renamed into place when complete
 //! ```
@@ -98,7 +99,7 @@ impl ImageStore {
     /// Open (creating if needed) the store at `<state_root>/image`.
     pub fn open(state_root: &Path) -> Result<Self, ImageError> {
         let root = state_root.join("image");
-        for d in ["layers", "locks", "tmp"] {
+        for d in ["layers", "locks", "tmp", "holds"] {
             let p = root.join(d);
             fs::create_dir_all(&p).at(&p)?;
         }
@@ -498,8 +499,9 @@ impl ImageStore {
 
     /// Remove an image like `docker rmi`: by reference it removes that reference, and the image
     /// once nothing else refers to it; by ID it removes the image, which needs `force` when
-    /// several references point at it. Unreferenced blobs and layers are then garbage-collected.
-    /// Checking that no container uses the image is the caller's job.
+    /// several references point at it. An image with holders (see [`ImageStore::hold`]) is never
+    /// deleted: without `force` that is [`ImageError::InUse`], with `force` it is only untagged
+    /// and stays as a dangling image. Unreferenced blobs and layers are then garbage-collected.
     pub fn remove(&self, reference_or_id: &str, force: bool) -> Result<RemovedImage, ImageError> {
         let img = self
             .resolve(reference_or_id)?
@@ -511,8 +513,14 @@ impl ImageStore {
         {
             let _gc = self.lock_gc_exclusive()?;
             let _idx = self.lock_index()?;
+            let holders = self.holders(&img.id)?;
+            let in_use = || ImageError::InUse {
+                image: reference_or_id.to_string(),
+                holders: holders.join(", "),
+            };
             let mut index = self.layout.read_index()?;
             let md = img.manifest_digest.as_str();
+            let template = index.manifests.iter().find(|d| d.digest == md).cloned();
             match &by_ref {
                 Some(r) => {
                     let name = r.to_string();
@@ -521,7 +529,11 @@ impl ImageStore {
                         .retain(|d| d.annotations.get(ANNOTATION_REF_NAME) != Some(&name));
                     removed.untagged.push(r.clone());
                     if !index.manifests.iter().any(|d| d.digest == md) {
-                        removed.deleted.push(img.id.clone());
+                        if holders.is_empty() {
+                            removed.deleted.push(img.id.clone());
+                        } else if !force {
+                            return Err(in_use());
+                        }
                     }
                 }
                 None => {
@@ -536,9 +548,21 @@ impl ImageStore {
                                 .join(", "),
                         });
                     }
+                    if !holders.is_empty() && !force {
+                        return Err(in_use());
+                    }
                     index.manifests.retain(|d| d.digest != md);
                     removed.untagged = img.references.clone();
-                    removed.deleted.push(img.id.clone());
+                    if holders.is_empty() {
+                        removed.deleted.push(img.id.clone());
+                    }
+                }
+            }
+            // A held image that lost its last reference stays, untagged.
+            if !holders.is_empty() && !index.manifests.iter().any(|d| d.digest == md) {
+                if let Some(mut d) = template {
+                    d.annotations.remove(ANNOTATION_REF_NAME);
+                    index.manifests.push(d);
                 }
             }
             self.layout.write_index(&index)?;
@@ -547,8 +571,55 @@ impl ImageStore {
         Ok(removed)
     }
 
-    /// Remove dangling (untagged) images, then collect garbage. Returns the removed image IDs.
-    /// Checking that no container uses them is the caller's job.
+    fn hold_dir(&self, id: &ImageId) -> PathBuf {
+        self.root.join("holds").join(id.hex())
+    }
+
+    /// Record that `holder` (e.g. a container ID) uses image `id`, so `remove` and
+    /// `prune_dangling` keep it and its layers until [`ImageStore::release`]. Persistent on disk.
+    pub fn hold(&self, id: &ImageId, holder: &str) -> Result<(), ImageError> {
+        let name = holder_file_name(holder)?;
+        let _idx = self.lock_index()?;
+        let dir = self.hold_dir(id);
+        fs::create_dir_all(&dir).at(&dir)?;
+        layout::write_file_atomic(&self.tmp_dir(), &dir.join(name), holder.as_bytes())
+    }
+
+    /// Drop a hold taken with [`ImageStore::hold`]; releasing an absent hold is not an error.
+    pub fn release(&self, id: &ImageId, holder: &str) -> Result<(), ImageError> {
+        let name = holder_file_name(holder)?;
+        let _idx = self.lock_index()?;
+        let dir = self.hold_dir(id);
+        let p = dir.join(name);
+        match fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ImageError::io(p, e)),
+        }
+        let _ = fs::remove_dir(&dir); // only succeeds when empty
+        Ok(())
+    }
+
+    /// Who holds image `id` (sorted).
+    pub fn holders(&self, id: &ImageId) -> Result<Vec<String>, ImageError> {
+        let dir = self.hold_dir(id);
+        let mut out = Vec::new();
+        match fs::read_dir(&dir) {
+            Ok(rd) => {
+                for e in rd {
+                    let e = e.at(&dir)?;
+                    out.push(e.file_name().to_string_lossy().into_owned());
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ImageError::io(dir, e)),
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Remove dangling (untagged) images that nobody holds, then collect garbage. Returns the
+    /// removed image IDs.
     pub fn prune_dangling(&self) -> Result<Vec<ImageId>, ImageError> {
         let mut removed = Vec::new();
         {
@@ -566,7 +637,12 @@ impl ImageStore {
                 if tagged.contains(&d.digest) {
                     keep.push(d);
                 } else if let Ok(m) = self.read_manifest(&d.digest()?) {
-                    removed.push(m.config.digest()?);
+                    let id = m.config.digest()?;
+                    if self.holders(&id)?.is_empty() {
+                        removed.push(id);
+                    } else {
+                        keep.push(d);
+                    }
                 }
             }
             index.manifests = keep;
@@ -638,6 +714,21 @@ impl ImageStore {
             };
         }
         Ok(stats)
+    }
+}
+
+/// A holder name is used as a file name: `[A-Za-z0-9_.-]`, not starting with a dot.
+fn holder_file_name(holder: &str) -> Result<&str, ImageError> {
+    let ok = !holder.is_empty()
+        && holder.len() <= 200
+        && !holder.starts_with('.')
+        && holder
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(holder)
+    } else {
+        Err(ImageError::InvalidHolder(holder.to_string()))
     }
 }
 
