@@ -370,6 +370,15 @@ struct FakeRegistry {
 impl FakeRegistry {
     /// Serves `routes` (path → (content type, body)); everything else 404.
     fn start(routes: Vec<(String, String, Vec<u8>)>) -> FakeRegistry {
+        Self::start_stalling(routes, None)
+    }
+
+    /// Like `start`, but for path `stall` only the first half of the body is sent; then the
+    /// connection hangs until the server is dropped, and `stalled` is signalled.
+    fn start_stalling(
+        routes: Vec<(String, String, Vec<u8>)>,
+        stall: Option<(String, std::sync::mpsc::Sender<()>)>,
+    ) -> FakeRegistry {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
         let port = listener.local_addr().expect("addr").port();
@@ -418,7 +427,20 @@ impl FakeRegistry {
                 );
                 let _ = conn.write_all(head.as_bytes());
                 if method != "HEAD" {
-                    let _ = conn.write_all(body);
+                    match &stall {
+                        Some((p, tx)) if *p == path => {
+                            let _ = conn.write_all(&body[..body.len() / 2]);
+                            let _ = conn.flush();
+                            let _ = tx.send(());
+                            while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                                std::thread::sleep(std::time::Duration::from_millis(10));
+                            }
+                            continue;
+                        }
+                        _ => {
+                            let _ = conn.write_all(body);
+                        }
+                    }
                 }
                 let _ = conn.flush();
                 let mut rest = Vec::new();
@@ -631,4 +653,72 @@ async fn ensure_image_applies_pull_policies() {
             .await,
         Ok(Ensured::Local(_))
     ));
+}
+
+#[tokio::test]
+async fn cancelled_pull_leaves_no_partial_blob() {
+    require_root!();
+    let work = tempfile::tempdir().expect("tempdir");
+    let layout = work.path().join("l");
+    let big: Vec<u8> = (0..512 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let tar = TarBuilder::new().file("big", 0o644, &big).finish();
+    let img = oci::write_image(
+        &layout,
+        &[tar],
+        Compression::Gzip,
+        "amd64",
+        serde_json::json!({}),
+    );
+    let read = |d: &oci::Desc| fs::read(oci::blob_path(&layout, &d.digest)).expect("blob");
+    let mt = "application/vnd.oci.image.manifest.v1+json".to_string();
+    let layer_path = format!("/v2/slow/image/blobs/{}", img.layers[0].digest);
+    let routes = vec![
+        (
+            "/v2/slow/image/manifests/1".to_string(),
+            mt,
+            read(&img.manifest),
+        ),
+        (
+            format!("/v2/slow/image/blobs/{}", img.config.digest),
+            "application/octet-stream".into(),
+            read(&img.config),
+        ),
+        (
+            layer_path.clone(),
+            "application/octet-stream".into(),
+            read(&img.layers[0]),
+        ),
+    ];
+    let (tx, rx) = std::sync::mpsc::channel();
+    let fake = FakeRegistry::start_stalling(routes, Some((layer_path, tx)));
+    let (d, s) = store();
+    let reference = r(&format!("127.0.0.1:{}/slow/image:1", fake.port));
+    let o = PullOptions {
+        max_concurrent_downloads: 1,
+        ..opts(d.path())
+    };
+    let (stalled_tx, stalled_rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        if rx.recv().is_ok() {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let _ = stalled_tx.send(());
+        }
+    });
+    let mut saw_progress = false;
+    tokio::select! {
+        r = s.pull(&reference, &o, |e| saw_progress |= matches!(e, PullEvent::LayerProgress { .. })) => panic!("pull should stall, got {r:?}"),
+        _ = stalled_rx => {}
+    }
+    // The pull future is dropped mid-download: nothing half-written may be visible or left.
+    assert!(saw_progress, "part of the layer was received");
+    assert!(!oci::blob_path(s.root(), &img.layers[0].digest).exists());
+    assert_eq!(
+        fs::read_dir(s.root().join("tmp")).expect("tmp").count(),
+        0,
+        "temp file removed on cancel"
+    );
+    assert!(s.list().expect("list").is_empty());
+    drop(fake);
 }
