@@ -6,7 +6,8 @@
 //! - [`reference`]: docker-style reference parsing and normalization.
 //! - [`digest`]: sha256 digests and hashing readers/writers.
 //! - [`layout`]: the OCI layout on disk (blobs, `index.json`) and atomic writes.
-//! - [`store`]: the store itself (open, resolve, list, remove, garbage collection).
+//! - [`store`]: the store itself (open, commit, resolve, list, tag, inspect).
+//! - [`gc`]: remove, holds (images in use), prune and garbage collection.
 //! - [`unpack`]: hostile-archive-safe layer extraction (openat2 `RESOLVE_IN_ROOT`, whiteouts).
 //! - [`archive`]: `load` (docker-save, oci-archive, layout dirs) and `import` of a rootfs tarball.
 //! - [`pull`]: pulling from registries with `oci-client`; [`push`] the reverse.
@@ -28,6 +29,7 @@ pub mod archive;
 pub mod auth;
 pub mod digest;
 pub mod error;
+pub mod gc;
 pub mod layout;
 mod lock;
 pub mod policy;
@@ -35,12 +37,14 @@ pub mod pull;
 pub mod push;
 pub mod reference;
 pub mod store;
+mod sys;
 pub mod unpack;
 
 pub use archive::LoadedImage;
 pub use digest::Digest;
 pub use error::ImageError;
+pub use gc::{GcStats, RemovedImage};
 pub use policy::{LocalImageState, PullDecision, PullPolicy, should_pull};
 pub use pull::{Ensured, PullEvent, PullOptions};
 pub use reference::Reference;
-pub use store::{DEFAULT_STATE_ROOT, GcStats, ImageId, ImageStore, LocalImage, RemovedImage};
+pub use store::{DEFAULT_STATE_ROOT, ImageId, ImageStore, LocalImage};
