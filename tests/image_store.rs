@@ -426,6 +426,20 @@ fn retagging_keeps_the_old_image_dangling() {
         .expect("resolve")
         .expect("v1 still there");
     assert!(old.references.is_empty(), "v1 is dangling");
+    // umoci still reads the layout with an untagged entry in it
+    let out = Command::new("umoci")
+        .args(["ls", "--layout", &s.root().display().to_string()])
+        .output()
+        .expect("run umoci");
+    assert!(
+        out.status.success(),
+        "umoci ls: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "docker.io/library/app:1"
+    );
     assert!(
         old.layer_dirs.iter().all(|p| p.is_dir()),
         "its layers are kept"

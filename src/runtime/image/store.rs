@@ -282,23 +282,21 @@ impl ImageStore {
         let mut index = self.layout.read_index()?;
         let now = unix_secs(SystemTime::now()).to_string();
         let names: BTreeSet<String> = references.iter().map(|r| r.to_string()).collect();
-        let before: BTreeSet<String> = index.manifests.iter().map(|d| d.digest.clone()).collect();
-        index.manifests.retain(|d| {
-            let name = d.annotations.get(ANNOTATION_REF_NAME);
-            match name {
-                Some(n) => !names.contains(n),
-                // drop an untagged entry for this manifest; a tagged one replaces it
-                None => d.digest != manifest_digest.as_str(),
-            }
-        });
+        let keep = |d: &Descriptor| match d.annotations.get(ANNOTATION_REF_NAME) {
+            Some(n) => !names.contains(n),
+            // drop an untagged entry for this manifest; a tagged one replaces it
+            None => d.digest != manifest_digest.as_str(),
+        };
+        let (kept, dropped): (Vec<Descriptor>, Vec<Descriptor>) =
+            index.manifests.drain(..).partition(|d| keep(d));
+        index.manifests = kept;
         // An image that just lost its last reference stays as a dangling (untagged) image,
         // like docker, so containers created from it keep their layers until a prune.
-        for old in before {
-            if old != manifest_digest.as_str() && !index.manifests.iter().any(|d| d.digest == old) {
-                let mut d = Descriptor::new(&media_type, &Digest::parse(&old)?, 0);
-                if let Ok(m) = fs::metadata(self.layout.blob_path(&Digest::parse(&old)?)) {
-                    d.size = m.len();
-                }
+        for mut d in dropped {
+            if d.digest != manifest_digest.as_str()
+                && !index.manifests.iter().any(|x| x.digest == d.digest)
+            {
+                d.annotations.remove(ANNOTATION_REF_NAME);
                 d.annotations.insert(ANNOTATION_TAGGED.into(), now.clone());
                 index.manifests.push(d);
             }
