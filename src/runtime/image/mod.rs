@@ -3,7 +3,7 @@
 //! read-only directory that containers stack as overlayfs lower dirs.
 //!
 //! Entry point: [`ImageStore`]. Sub-modules, each owning one concern:
-//! - [`reference`]: docker-style reference parsing and normalization.
+//! - [`reference`](mod@reference): docker-style reference parsing and normalization.
 //! - [`digest`]: sha256 digests and hashing readers/writers.
 //! - [`layout`]: the OCI layout on disk (blobs, `index.json`) and atomic writes.
 //! - [`store`]: the store itself (open, commit, resolve, list, tag, inspect).
