@@ -558,3 +558,36 @@ fn held_images_are_not_deleted() {
     assert_eq!(s.prune_dangling().expect("prune"), vec![img.id.clone()]);
     assert!(!kept.layer_dirs[0].exists());
 }
+
+#[test]
+fn load_archives_written_by_skopeo() {
+    require_root!();
+    let bb = busybox::busybox();
+    let work = tempfile::tempdir().expect("tempdir");
+    let src = format!("oci:{}:1", bb.oci_layout.display());
+    let docker = work.path().join("docker.tar");
+    let ociar = work.path().join("oci.tar");
+    for dest in [
+        format!("docker-archive:{}:lab/busybox:1", docker.display()),
+        format!("oci-archive:{}:1", ociar.display()),
+    ] {
+        let out = Command::new("skopeo")
+            .args(["copy", "--quiet", &src, &dest])
+            .output()
+            .expect("run skopeo");
+        assert!(
+            out.status.success(),
+            "skopeo copy {dest}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (_d, s) = store();
+    let loaded = s.load(&docker).expect("load skopeo docker-archive");
+    assert_eq!(loaded[0].references, vec![r("lab/busybox:1")]);
+    check_busybox(&s, &bb, "lab/busybox:1");
+    // skopeo's oci-archive names the image only by tag ("1"): loaded untagged, found by ID.
+    let loaded = s.load(&ociar).expect("load skopeo oci-archive");
+    assert!(loaded[0].references.is_empty());
+    assert_eq!(loaded[0].id.as_str(), bb.config_digest);
+    assert_eq!(dir_names(&s.root().join("layers")).len(), 1);
+}
