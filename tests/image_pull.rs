@@ -180,7 +180,10 @@ async fn pull_docker_v2_manifest_and_zstd_layers() {
     );
     oci::write_index_json(&plain, &[(&img.manifest, "1", None)]);
     assert_eq!(img.config.digest, bb.config_digest);
-    reg.skopeo_push(
+    // A registry of its own: skopeo's blob-info cache would otherwise reuse the gzip blob
+    // pushed above instead of compressing with zstd.
+    let zreg = Registry::start();
+    zreg.skopeo_push(
         &format!("oci:{}:1", plain.display()),
         "lab/busybox:zstd",
         &["--dest-compress-format", "zstd"],
@@ -190,7 +193,7 @@ async fn pull_docker_v2_manifest_and_zstd_layers() {
         v2.contains("application/vnd.docker.distribution.manifest.v2+json"),
         "{v2}"
     );
-    let zstd = manifest_media_type(&reg, "lab/busybox", "zstd");
+    let zstd = manifest_media_type(&zreg, "lab/busybox", "zstd");
     assert!(
         zstd.contains("tar+zstd"),
         "registry manifest has no zstd layer: {zstd}"
@@ -208,7 +211,7 @@ async fn pull_docker_v2_manifest_and_zstd_layers() {
     assert_eq!(id.as_str(), bb.config_digest);
     let id = s
         .pull(
-            &r(&format!("{}/lab/busybox:zstd", reg.host())),
+            &r(&format!("{}/lab/busybox:zstd", zreg.host())),
             &opts(d.path()),
             |_| {},
         )
@@ -216,7 +219,7 @@ async fn pull_docker_v2_manifest_and_zstd_layers() {
         .expect("pull zstd");
     assert_eq!(id.as_str(), bb.config_digest);
     let img = s
-        .resolve(&format!("{}/lab/busybox:zstd", reg.host()))
+        .resolve(&format!("{}/lab/busybox:zstd", zreg.host()))
         .expect("resolve")
         .expect("present");
     check_rootfs(&img);
