@@ -234,7 +234,7 @@ fn facets_and_output_file() {
         .to_string_lossy()
         .to_lowercase()
         .replace('.', "");
-    let mut images = vec![format!("{name}-job"), "nginx".to_string()];
+    let mut images = [format!("{name}-job"), "nginx".to_string()];
     images.sort();
     assert_eq!(
         stdout(&p.run(&["config", "--images"], &[])),

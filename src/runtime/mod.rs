@@ -1,0 +1,3 @@
+//! The container runtime: images (this worktree), containers, networks and volumes.
+
+pub mod image;

@@ -1,0 +1,26 @@
+//! Shared test support for rcompose integration tests (include with `mod support;`).
+//!
+//! - [`tarball`]: build tar archives byte by byte, including hostile ones (raw names, links).
+//! - [`oci`]: write OCI image layouts (blobs, manifests, configs, indexes) from layer tars.
+//! - [`busybox`]: a reproducible busybox image (OCI layout, oci-archive, docker-save), cached.
+//! - [`registry`]: a throwaway Debian `docker-registry` on a free loopback port (RAII guard).
+
+#![allow(dead_code)]
+
+pub mod busybox;
+pub mod oci;
+pub mod registry;
+pub mod tarball;
+
+/// Skip (return early from) a test when not running as root; the image tests need root for
+/// ownership, device nodes and `trusted.*` xattrs.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipping: needs root");
+            return;
+        }
+    };
+}
