@@ -93,6 +93,8 @@ pub fn busybox() -> BusyboxImage {
     let bin = fs::read(BUSYBOX).expect("read /bin/busybox (apt-get install busybox-static)");
     let mut keyed = bin.clone();
     keyed.extend_from_slice(FIXTURE_VERSION.as_bytes());
+    // The generator's own source is part of the key: an edited fixture never reuses a stale cache.
+    keyed.extend_from_slice(include_str!("busybox.rs").as_bytes());
     let key = sha256(&keyed);
     let base = std::env::temp_dir().join("rcompose-fixtures");
     fs::create_dir_all(&base).expect("create fixture cache dir");
