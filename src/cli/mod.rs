@@ -2,6 +2,7 @@
 //! subcommands, each subcommand a thin layer over the pipeline stages.
 
 mod config;
+mod image;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -29,10 +30,12 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Compose configuration files (repeatable; `-` reads standard input)
-    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    // `-f` and `-p` go before the subcommand, as in docker compose: `rm -f` and `run -p` are
+    // the subcommands' own flags.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub files: Vec<String>,
     /// Project name
-    #[arg(short = 'p', long = "project-name", global = true)]
+    #[arg(short = 'p', long = "project-name")]
     pub project_name: Option<String>,
     /// Alternate working directory (default: the directory of the first Compose file)
     #[arg(long, global = true, value_name = "DIR")]
@@ -98,6 +101,11 @@ pub enum Ansi {
 pub enum Command {
     /// Parse, resolve and render the Compose file in canonical format
     Config(config::ConfigArgs),
+    /// Manage the images of the bundled image store
+    #[command(subcommand)]
+    Image(image::ImageCommand),
+    /// Pull service images
+    Pull(image::PullArgs),
     /// Show the rcompose version information
     Version(VersionArgs),
 }
@@ -151,6 +159,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Config(args) => host(&cli.global).and_then(|h| config::run(&cli.global, &h, args)),
+        Command::Image(cmd) => image::run(&cli.global, cmd),
+        Command::Pull(args) => host(&cli.global).and_then(|h| image::pull(&cli.global, &h, args)),
         Command::Version(args) => {
             version(args);
             Ok(())

@@ -1,0 +1,112 @@
+//! The image commands as a user runs them: load the busybox image built from Debian's
+//! busybox-static, list and remove it, and `rcompose pull` a project's images from a real
+//! docker-registry on a loopback port. Each test has its own state root.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use support::busybox;
+use support::registry::Registry;
+
+fn rcompose(root: &Path, cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rcompose"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run rcompose")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "rcompose failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn load_list_and_remove_an_image() {
+    if !is_root() {
+        eprintln!("skipped: needs root (layers hold overlay whiteouts)");
+        return;
+    }
+    let bb = busybox::busybox();
+    let root = tempfile::tempdir().expect("state root");
+    let cwd = root.path();
+    let loaded = ok(&rcompose(
+        root.path(),
+        cwd,
+        &["image", "load", "-i", bb.docker_archive.to_str().unwrap()],
+    ));
+    assert!(loaded.contains("Loaded image: lab/busybox:1"), "{loaded}");
+    let list = ok(&rcompose(root.path(), cwd, &["image", "ls"]));
+    assert!(list.starts_with("REPOSITORY"), "{list}");
+    assert!(
+        list.contains("lab/busybox") && list.contains(&bb.config_digest[7..19]),
+        "{list}"
+    );
+    let removed = ok(&rcompose(
+        root.path(),
+        cwd,
+        &["image", "rm", "lab/busybox:1"],
+    ));
+    assert!(removed.contains("Untagged: lab/busybox:1"), "{removed}");
+    let list = ok(&rcompose(root.path(), cwd, &["image", "ls", "-q"]));
+    assert!(list.trim().is_empty(), "{list}");
+    let out = rcompose(root.path(), cwd, &["image", "rm", "lab/busybox:1"]);
+    assert!(!out.status.success(), "removing a missing image must fail");
+}
+
+#[test]
+fn pull_a_projects_images_from_a_local_registry() {
+    if !is_root() {
+        eprintln!("skipped: needs root (layers hold overlay whiteouts)");
+        return;
+    }
+    let bb = busybox::busybox();
+    let registry = Registry::start();
+    registry.skopeo_push(
+        &format!("oci:{}:1", bb.oci_layout.display()),
+        "lab/busybox:1",
+        &[],
+    );
+    let root = tempfile::tempdir().expect("state root");
+    let project = tempfile::tempdir().expect("project");
+    let compose = format!(
+        "services:\n  web:\n    image: {host}/lab/busybox:1\n  built:\n    image: {host}/lab/busybox:1\n    build: .\n",
+        host = registry.host()
+    );
+    std::fs::write(project.path().join("compose.yaml"), compose).expect("write compose.yaml");
+    let out = ok(&rcompose(root.path(), project.path(), &["pull"]));
+    assert!(out.contains("web Pulled"), "{out}");
+    assert!(out.contains("built Skipped - Image will be built"), "{out}");
+    let again = ok(&rcompose(root.path(), project.path(), &["pull", "web"]));
+    assert!(again.contains("already present"), "{again}");
+    let list = ok(&rcompose(root.path(), project.path(), &["image", "ls"]));
+    assert!(
+        list.contains(&format!("{}/lab/busybox", registry.host())),
+        "{list}"
+    );
+    let out = rcompose(
+        root.path(),
+        project.path(),
+        &["image", "pull", "127.0.0.1:1/nothing/here:1"],
+    );
+    assert!(!out.status.success(), "pull from a closed port must fail");
+}
