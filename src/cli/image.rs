@@ -232,8 +232,8 @@ fn list(store: &ImageStore, args: &LsArgs) -> anyhow::Result<()> {
         }
         ListFormat::Table => {
             println!(
-                "{:<40}{:<12}{:<16}{:<24}{}",
-                "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"
+                "{:<40}{:<12}{:<16}{:<24}SIZE",
+                "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
             );
             for i in &images {
                 let (repo, tag) = repo_and_tag(i);
