@@ -72,8 +72,8 @@ pub fn decode<T: DeserializeOwned>(node: &Node, path: &KeyPath) -> Result<T, Dec
         let mut full = path.clone();
         for seg in e.path.segments() {
             full = match seg {
-                PathSeg::Key(k) => full.key(k),
-                PathSeg::Index(i) => full.index(*i),
+                PathSeg::Key(k) => full.key(&k),
+                PathSeg::Index(i) => full.index(i),
             };
         }
         e.path = full;

@@ -216,8 +216,19 @@ pub fn format_float(f: f64) -> String {
 }
 
 /// A position in the tree, rendered `services.web.ports[0]` in messages.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct KeyPath(Vec<PathSeg>);
+///
+/// Every tree walk extends the path of every node it visits, so a path is a shared, immutable
+/// list from leaf to root: extending it costs one small allocation instead of a copy.
+#[derive(Clone, Default)]
+pub struct KeyPath {
+    last: Option<Arc<Link>>,
+    len: usize,
+}
+
+struct Link {
+    parent: Option<Arc<Link>>,
+    seg: PathSeg,
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PathSeg {
@@ -227,50 +238,91 @@ pub enum PathSeg {
 
 impl KeyPath {
     pub fn root() -> Self {
-        KeyPath(Vec::new())
+        KeyPath::default()
+    }
+
+    fn push(&self, seg: PathSeg) -> Self {
+        KeyPath {
+            last: Some(Arc::new(Link {
+                parent: self.last.clone(),
+                seg,
+            })),
+            len: self.len + 1,
+        }
     }
 
     pub fn key(&self, k: &str) -> Self {
-        let mut p = self.clone();
-        p.0.push(PathSeg::Key(k.to_string()));
-        p
+        self.push(PathSeg::Key(k.to_string()))
     }
 
     pub fn index(&self, i: usize) -> Self {
-        let mut p = self.clone();
-        p.0.push(PathSeg::Index(i));
-        p
+        self.push(PathSeg::Index(i))
     }
 
+    /// The segments from the root down, innermost last.
+    pub fn segments(&self) -> Vec<PathSeg> {
+        let mut out = Vec::with_capacity(self.len);
+        let mut link = self.last.as_deref();
+        while let Some(l) = link {
+            out.push(l.seg.clone());
+            link = l.parent.as_deref();
+        }
+        out.reverse();
+        out
+    }
+
+    fn from_segments(segs: Vec<PathSeg>) -> Self {
+        segs.into_iter().fold(KeyPath::root(), |p, s| p.push(s))
+    }
+
+    /// Puts `seg` in front (errors gain their outer keys as they travel up).
     pub fn push_front(&mut self, seg: PathSeg) {
-        self.0.insert(0, seg);
-    }
-
-    pub fn segments(&self) -> &[PathSeg] {
-        &self.0
+        let mut segs = self.segments();
+        segs.insert(0, seg);
+        *self = KeyPath::from_segments(segs);
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len == 0
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the segments equal `parts` (`*` matching any one), compared from the leaf up.
+    fn matches_parts<'p>(&self, parts: impl DoubleEndedIterator<Item = &'p str>) -> bool {
+        let mut link = self.last.as_deref();
+        for p in parts.rev() {
+            let Some(l) = link else { return false };
+            let ok = p == "*" || matches!(&l.seg, PathSeg::Key(k) if k == p);
+            if !ok {
+                return false;
+            }
+            link = l.parent.as_deref();
+        }
+        link.is_none()
     }
 
     /// Matches a dotted pattern where `*` stands for any one key or index
     /// (`services.*.ports` matches `services.web.ports`).
     pub fn matches(&self, pattern: &str) -> bool {
-        // Called for every node by every tree walk: no allocation here.
-        let mut segs = self.0.iter();
-        for p in pattern.split('.') {
-            let Some(seg) = segs.next() else { return false };
-            let ok = p == "*" || matches!(seg, PathSeg::Key(k) if k == p);
-            if !ok {
-                return false;
-            }
-        }
-        segs.next().is_none()
+        let depth = pattern.split('.').count();
+        depth == self.len && self.matches_parts(pattern.split('.'))
     }
+}
 
-    pub fn len(&self) -> usize {
-        self.0.len()
+impl PartialEq for KeyPath {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.segments() == other.segments()
+    }
+}
+
+impl Eq for KeyPath {}
+
+impl fmt::Debug for KeyPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyPath({self})")
     }
 }
 
@@ -299,12 +351,7 @@ impl<T> PathTable<T> {
         let candidates = self.by_depth.get(path.len())?;
         candidates
             .iter()
-            .find(|(parts, _)| {
-                parts
-                    .iter()
-                    .zip(&path.0)
-                    .all(|(p, seg)| *p == "*" || matches!(seg, PathSeg::Key(k) if k == p))
-            })
+            .find(|(parts, _)| path.matches_parts(parts.iter().copied()))
             .map(|(_, v)| v)
     }
 
@@ -315,7 +362,7 @@ impl<T> PathTable<T> {
 
 impl fmt::Display for KeyPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, seg) in self.0.iter().enumerate() {
+        for (i, seg) in self.segments().iter().enumerate() {
             match seg {
                 PathSeg::Key(k) if i == 0 => write!(f, "{k}")?,
                 PathSeg::Key(k) => write!(f, ".{k}")?,

@@ -78,7 +78,7 @@ impl Resets {
         let paths = self
             .paths
             .iter()
-            .filter_map(|p| match p.segments() {
+            .filter_map(|p| match p.segments().as_slice() {
                 [PathSeg::Key(s), PathSeg::Key(name), ..] if s == "services" && name == to => {
                     Some(p.clone())
                 }
