@@ -81,7 +81,7 @@ fn expected(node: &Node, path: &KeyPath, what: &str) -> LoadError {
 
 fn wrap_string(node: &mut Node, key: &str) {
     if let Value::String(s) = &node.value {
-        let mut m = Map::new();
+        let mut m = Map::default();
         m.insert(
             key.to_string(),
             Node::at(Value::String(s.clone()), node.loc.clone()),
@@ -148,7 +148,7 @@ fn key_value_map(node: &mut Node, path: &KeyPath) -> Result<(), LoadError> {
     let Value::Seq(items) = &node.value else {
         return Ok(());
     };
-    let mut map = Map::new();
+    let mut map = Map::default();
     for (i, item) in items.iter().enumerate() {
         let text = item.scalar_text().unwrap_or_default();
         let Some((k, v)) = text.split_once('=') else {
@@ -171,7 +171,7 @@ fn ssh(node: &mut Node, path: &KeyPath) -> Result<(), LoadError> {
     let Value::Seq(items) = &node.value else {
         return Ok(());
     };
-    let mut map = Map::new();
+    let mut map = Map::default();
     for (i, item) in items.iter().enumerate() {
         let text = item.scalar_text().unwrap_or_default();
         match text.split_once('=') {
@@ -191,7 +191,7 @@ fn ssh(node: &mut Node, path: &KeyPath) -> Result<(), LoadError> {
 }
 
 fn dependency(condition: Node, required: Node) -> Map {
-    let mut m = Map::new();
+    let mut m = Map::default();
     m.insert("condition".into(), condition);
     m.insert("required".into(), required);
     m
@@ -200,7 +200,7 @@ fn dependency(condition: Node, required: Node) -> Map {
 fn depends_on(node: &mut Node, path: &KeyPath) -> Result<(), LoadError> {
     match &mut node.value {
         Value::Seq(items) => {
-            let mut map = Map::new();
+            let mut map = Map::default();
             for (i, item) in items.iter().enumerate() {
                 let name = item
                     .as_str()
@@ -258,7 +258,7 @@ fn env_file(node: &mut Node, path: &KeyPath) -> Result<(), LoadError> {
 fn gpus(node: &mut Node, path: &KeyPath) -> Result<(), LoadError> {
     match node.value {
         Value::String(_) => {
-            let mut m = Map::new();
+            let mut m = Map::default();
             m.insert("count".into(), Node::string("all"));
             node.value = Value::Seq(vec![Node::map(m)]);
             Ok(())
@@ -270,7 +270,7 @@ fn gpus(node: &mut Node, path: &KeyPath) -> Result<(), LoadError> {
 
 fn list_to_null_map(node: &mut Node, path: &KeyPath) -> Result<(), LoadError> {
     if let Value::Seq(items) = &node.value {
-        let mut map = Map::new();
+        let mut map = Map::default();
         for (i, item) in items.iter().enumerate() {
             let name = item
                 .as_str()
@@ -301,7 +301,7 @@ fn device(node: &mut Node, path: &KeyPath) -> Result<(), LoadError> {
         .copied()
         .unwrap_or(source);
     let permissions = parts.get(2).copied().unwrap_or("rwm");
-    let mut m = Map::new();
+    let mut m = Map::default();
     m.insert("source".into(), Node::string(source));
     m.insert("target".into(), Node::string(target));
     m.insert("permissions".into(), Node::string(permissions));

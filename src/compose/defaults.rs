@@ -193,5 +193,5 @@ pub fn resolve_environment(dict: &mut Node, env: &Environment) {
 
 /// An empty mapping node.
 pub fn empty_map() -> Node {
-    Node::map(Map::new())
+    Node::map(Map::default())
 }

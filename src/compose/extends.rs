@@ -162,7 +162,8 @@ impl Ctx<'_, '_> {
             skip_extends: true,
             warnings: self.loader.warnings,
         };
-        let (mut source, base_resets) = loader.load_file(&config, Node::map(Map::new()), &[])?;
+        let (mut source, base_resets) =
+            loader.load_file(&config, Node::map(Map::default()), &[])?;
         PathResolver {
             working_dir: &file_dir,
             home: self.loader.opts.home.as_deref(),

@@ -146,7 +146,7 @@ fn import_resources(
         };
         let to = target
             .entry(kind.to_string())
-            .or_insert_with(|| Node::map(Map::new()));
+            .or_insert_with(|| Node::map(Map::default()));
         let Some(to) = to.as_map_mut() else { continue };
         for (name, resource) in from {
             match to.get(name) {

@@ -124,7 +124,7 @@ pub fn load_yaml_model(
         skip_extends: false,
         warnings,
     };
-    let mut dict = Node::map(Map::new());
+    let mut dict = Node::map(Map::default());
     for file in &details.files {
         dict = loader.load_file(file, dict, included)?.0;
     }

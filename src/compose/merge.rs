@@ -164,7 +164,7 @@ fn into_mapping(node: Node, default: Option<&Node>) -> Node {
 }
 
 fn default_dependency() -> Node {
-    let mut m = Map::new();
+    let mut m = Map::default();
     m.insert("condition".into(), Node::string("service_started"));
     m.insert("required".into(), Node::new(Value::Bool(true)));
     Node::map(m)
@@ -194,7 +194,7 @@ fn merge_build(base: Node, over: Node, path: &KeyPath) -> Node {
     fn to_build(n: Node) -> Node {
         match n.value {
             Value::String(s) => {
-                let mut m = Map::new();
+                let mut m = Map::default();
                 m.insert("context".into(), Node::at(Value::String(s), n.loc.clone()));
                 Node::at(Value::Map(m), n.loc)
             }

@@ -31,7 +31,9 @@ pub enum Tag {
     Override,
 }
 
-pub type Map = IndexMap<String, Node>;
+/// Mappings keep their order (it is the order docker compose users see); foldhash because
+/// every tree walk looks keys up and SipHash showed in profiles.
+pub type Map = IndexMap<String, Node, foldhash::fast::RandomState>;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {

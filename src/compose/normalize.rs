@@ -83,7 +83,7 @@ fn resolve_values(node: &mut Node, env: &Environment, keep_empty: bool) {
 }
 
 fn implicit(restart: bool) -> Node {
-    let mut m = Map::new();
+    let mut m = Map::default();
     m.insert("condition".into(), Node::string("service_started"));
     m.insert("restart".into(), Node::new(Value::Bool(restart)));
     m.insert("required".into(), Node::new(Value::Bool(true)));
@@ -128,7 +128,7 @@ fn add_implicit_dependencies(svc: &mut Map) {
     }
     let deps = svc
         .entry("depends_on".into())
-        .or_insert_with(|| Node::map(Map::new()));
+        .or_insert_with(|| Node::map(Map::default()));
     if let Some(deps) = deps.as_map_mut() {
         for (name, restart) in implied {
             deps.entry(name).or_insert_with(|| implicit(restart));
@@ -164,7 +164,7 @@ fn normalize_networks(dict: &mut Node) {
     };
     let networks = root
         .entry("networks".into())
-        .or_insert_with(|| Node::map(Map::new()));
+        .or_insert_with(|| Node::map(Map::default()));
     if let Some(networks) = networks.as_map_mut() {
         if uses_default && !networks.contains_key("default") {
             networks.insert("default".into(), Node::null());
@@ -186,7 +186,7 @@ fn set_names_from_keys(dict: &mut Node, project_name: &str) {
         };
         for (key, resource) in resources.iter_mut() {
             if resource.is_null() {
-                *resource = Node::at(Value::Map(Map::new()), resource.loc.clone());
+                *resource = Node::at(Value::Map(Map::default()), resource.loc.clone());
             }
             let Some(map) = resource.as_map_mut() else {
                 continue;

@@ -47,7 +47,7 @@ pub fn select(
         }
     }
     let all = std::mem::take(services);
-    let (mut enabled, mut disabled) = (Map::new(), Map::new());
+    let (mut enabled, mut disabled) = (Map::default(), Map::default());
     for (name, service) in all {
         if enabled_by(&service, &active) {
             enabled.insert(name, service);

@@ -131,7 +131,7 @@ impl<'a> Builder<'a> {
     /// Reads a mapping's entries, then applies its merge keys: explicit keys win over merged
     /// ones, and earlier maps in a `<<: [*a, *b]` list win over later ones.
     fn mapping(&mut self, start: &Span) -> Result<Map, YamlError> {
-        let mut map = Map::new();
+        let mut map = Map::default();
         let mut merges: Vec<(Node, Span)> = Vec::new();
         loop {
             let key_ev = self.next()?;
