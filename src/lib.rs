@@ -10,3 +10,4 @@
 
 pub mod cli;
 pub mod compose;
+pub mod runtime;
