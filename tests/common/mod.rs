@@ -135,16 +135,31 @@ impl TestEnv {
 
     /// Asserts nothing is left of container `id`: mounts, cgroups, state dir.
     pub fn assert_gone(&self, id: &str) {
+        let paths = self.rt.layout().container(id);
         let mounts = fs::read_to_string("/proc/mounts").unwrap_or_default();
         assert!(
-            !mounts.contains(self.dir.path().to_string_lossy().as_ref()),
+            !mounts.contains(paths.dir.to_string_lossy().as_ref()),
+            "mounts left: {mounts}"
+        );
+        assert!(
+            !mounts.contains(paths.run_dir.to_string_lossy().as_ref()),
             "mounts left: {mounts}"
         );
         for d in rcompose::runtime::container::cleanup::cgroup_dirs("rcompose-test", id) {
             assert!(!d.exists(), "cgroup left: {}", d.display());
         }
-        let paths = self.rt.layout().container(id);
         assert!(!paths.dir.exists(), "state dir left");
+        // No process left in the container's cgroups.
+        if let Ok(rd) = fs::read_dir("/proc") {
+            for e in rd.flatten() {
+                let cg = fs::read_to_string(e.path().join("cgroup")).unwrap_or_default();
+                assert!(
+                    !cg.contains(id),
+                    "process {:?} left in the container's cgroup",
+                    e.file_name()
+                );
+            }
+        }
         assert!(!paths.run_dir.exists(), "run dir left");
     }
 

@@ -31,50 +31,77 @@ pub const DEFAULT_CAPS: &[&str] = &[
     "CAP_AUDIT_WRITE",
 ];
 
-/// Every capability known to oci-spec (what `privileged` and `cap_add: [ALL]` grant).
-pub const ALL_CAPS: &[&str] = &[
-    "CAP_AUDIT_CONTROL",
-    "CAP_AUDIT_READ",
-    "CAP_AUDIT_WRITE",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_KILL",
-    "CAP_LEASE",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_MAC_ADMIN",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MKNOD",
-    "CAP_NET_ADMIN",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_RAW",
-    "CAP_PERFMON",
-    "CAP_SETGID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_SETUID",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_NICE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
+/// Every capability with its number (what `privileged` and `cap_add: [ALL]` grant, within the
+/// bounding set rcompose itself runs with).
+pub const ALL_CAPS: &[(&str, u32)] = &[
+    ("CAP_CHOWN", 0),
+    ("CAP_DAC_OVERRIDE", 1),
+    ("CAP_DAC_READ_SEARCH", 2),
+    ("CAP_FOWNER", 3),
+    ("CAP_FSETID", 4),
+    ("CAP_KILL", 5),
+    ("CAP_SETGID", 6),
+    ("CAP_SETUID", 7),
+    ("CAP_SETPCAP", 8),
+    ("CAP_LINUX_IMMUTABLE", 9),
+    ("CAP_NET_BIND_SERVICE", 10),
+    ("CAP_NET_BROADCAST", 11),
+    ("CAP_NET_ADMIN", 12),
+    ("CAP_NET_RAW", 13),
+    ("CAP_IPC_LOCK", 14),
+    ("CAP_IPC_OWNER", 15),
+    ("CAP_SYS_MODULE", 16),
+    ("CAP_SYS_RAWIO", 17),
+    ("CAP_SYS_CHROOT", 18),
+    ("CAP_SYS_PTRACE", 19),
+    ("CAP_SYS_PACCT", 20),
+    ("CAP_SYS_ADMIN", 21),
+    ("CAP_SYS_BOOT", 22),
+    ("CAP_SYS_NICE", 23),
+    ("CAP_SYS_RESOURCE", 24),
+    ("CAP_SYS_TIME", 25),
+    ("CAP_SYS_TTY_CONFIG", 26),
+    ("CAP_MKNOD", 27),
+    ("CAP_LEASE", 28),
+    ("CAP_AUDIT_WRITE", 29),
+    ("CAP_AUDIT_CONTROL", 30),
+    ("CAP_SETFCAP", 31),
+    ("CAP_MAC_OVERRIDE", 32),
+    ("CAP_MAC_ADMIN", 33),
+    ("CAP_SYSLOG", 34),
+    ("CAP_WAKE_ALARM", 35),
+    ("CAP_BLOCK_SUSPEND", 36),
+    ("CAP_AUDIT_READ", 37),
+    ("CAP_PERFMON", 38),
+    ("CAP_BPF", 39),
+    ("CAP_CHECKPOINT_RESTORE", 40),
 ];
+
+/// This process's capability bounding set (`CapBnd` of `/proc/self/status`).
+pub fn bounding_set() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX)
+}
+
+fn cap_number(name: &str) -> Option<u32> {
+    ALL_CAPS.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+}
+
+/// All capabilities rcompose can grant (those in its own bounding set).
+fn grantable_caps() -> Vec<String> {
+    let bnd = bounding_set();
+    ALL_CAPS
+        .iter()
+        .filter(|(_, b)| bnd & (1u64 << b) != 0)
+        .map(|(n, _)| n.to_string())
+        .collect()
+}
 
 /// Docker's masked paths.
 pub const MASKED_PATHS: &[&str] = &[
@@ -114,12 +141,12 @@ pub fn normalize_cap(name: &str) -> String {
 /// The effective capability set: docker's defaults (or all when privileged) + add − drop.
 pub fn effective_caps(spec: &ContainerSpec) -> Result<Vec<String>> {
     let mut caps: Vec<String> = if spec.privileged {
-        ALL_CAPS.iter().map(|s| s.to_string()).collect()
+        grantable_caps()
     } else {
         DEFAULT_CAPS.iter().map(|s| s.to_string()).collect()
     };
     let check = |c: &str| -> Result<()> {
-        if c == "ALL" || ALL_CAPS.contains(&c) {
+        if c == "ALL" || cap_number(c).is_some() {
             Ok(())
         } else {
             Err(ContainerError::InvalidSpec(format!(
@@ -139,8 +166,14 @@ pub fn effective_caps(spec: &ContainerSpec) -> Result<Vec<String>> {
     for a in spec.cap_add.iter().map(|c| normalize_cap(c)) {
         check(&a)?;
         if a == "ALL" {
-            caps = ALL_CAPS.iter().map(|s| s.to_string()).collect();
+            caps = grantable_caps();
         } else if !caps.contains(&a) {
+            let bit = cap_number(&a).unwrap_or(0);
+            if bounding_set() & (1u64 << bit) == 0 {
+                return Err(ContainerError::InvalidSpec(format!(
+                    "capability {a} is not in rcompose's own bounding set, it cannot be granted"
+                )));
+            }
             caps.push(a);
         }
     }

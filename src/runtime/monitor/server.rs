@@ -952,6 +952,18 @@ impl Monitor {
     pub fn fail_startup(&mut self, e: &ContainerError) {
         self.state.error = Some(e.to_string());
         self.state.exit_code = Some(128);
+        let lc_dir = self.paths.lc_root.join(&self.id);
+        if lc_dir.exists() {
+            if let Ok(mut c) = Container::load(lc_dir.clone()) {
+                let _ = c.delete(true);
+            }
+            let _ = fs::remove_dir_all(&lc_dir);
+        }
+        crate::runtime::container::cleanup::kill_and_remove_cgroups(
+            &self.stored.cgroup_parent,
+            &self.id,
+            None,
+        );
         let _ = rootfs::unmount_rootfs(&self.paths);
         self.state.status = Status::Exited;
         self.state.monitor = None;
