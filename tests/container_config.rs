@@ -377,3 +377,44 @@ fn sysctls_and_masked_paths() {
     assert!(log.contains("proc-sys-ro"), "{log}");
     rm(&env, &id);
 }
+
+#[test]
+fn image_declared_volumes_become_anonymous_volumes() {
+    let env = TestEnv::new();
+    fs::create_dir_all(env.rootfs.join("var/db")).expect("mkdir");
+    fs::write(env.rootfs.join("var/db/init"), "seeded\n").expect("seed");
+    let mut spec = env.sh(
+        "imgvol",
+        "cat /var/db/init; grep -c ' /var/db ' /proc/mounts",
+    );
+    let mut image = spec.image.clone();
+    let mut cfg = image.config().clone().expect("config");
+    cfg.set_volumes(Some(vec!["/var/db".to_string()]));
+    image.set_config(Some(cfg));
+    spec.image = image;
+    let (code, log, id) = run_to_end(&env, &spec);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(log, "seeded\n1\n");
+    let anon = env.rt.inspect(&id).expect("inspect").anonymous_volumes;
+    assert_eq!(anon.len(), 1);
+    rm(&env, &id);
+    assert!(env.rt.list_volumes().expect("volumes").is_empty());
+}
+
+#[test]
+fn custom_stop_signal() {
+    let env = TestEnv::new();
+    let mut spec = env.sh(
+        "usr1",
+        "trap 'echo got-usr1; exit 3' USR1; while true; do sleep 0.05; done",
+    );
+    spec.stop_signal = Some("SIGUSR1".into());
+    let id = env.run(&spec);
+    std::thread::sleep(Duration::from_millis(200));
+    env.rt
+        .stop(&id, Some(Duration::from_secs(5)))
+        .expect("stop");
+    assert_eq!(env.state(&id).exit_code, Some(3));
+    assert!(env.log_text(&id).contains("got-usr1"));
+    rm(&env, &id);
+}

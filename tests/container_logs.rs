@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::TestEnv;
 use rcompose::runtime::container::{
-    ContainerError, LogConfig, LogOptions, RemoveOptions, Runtime, Status,
+    ContainerError, ExecSpec, LogConfig, LogOptions, RemoveOptions, Runtime, Status,
 };
 
 #[test]
@@ -156,24 +156,47 @@ fn names_ids_and_prefixes() {
     env.assert_gone(&id);
 }
 
+fn zombies(env: &TestEnv, id: &str) -> usize {
+    let out = env
+        .rt
+        .exec_output(id, &ExecSpec::new(["ps", "-o", "stat,comm"]))
+        .expect("ps");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.trim_start().starts_with('Z'))
+        .count()
+}
+
 #[test]
 fn init_reaps_orphaned_zombies() {
     let env = TestEnv::new();
-    // The shell double-forks children that exit; without a reaper they stay zombies under PID 1.
-    let script =
-        "for i in 1 2 3; do (sleep 0.1 &) ; done; sleep 1; ps -o stat,comm | grep -c '^Z' || true";
+    // Orphans are re-parented to PID 1; `sleep` as PID 1 never reaps them.
+    let script = "(sleep 0.1 &); (sleep 0.1 &); exec sleep 100";
+    let plain = env.run(&env.sh("no-init", script));
     let mut with_init = env.sh("with-init", script);
     with_init.init = true;
-    let id = env.run(&with_init);
-    assert_eq!(env.rt.wait(&id).expect("wait"), 0);
-    assert_eq!(env.log_text(&id).trim(), "0");
+    let reaped = env.run(&with_init);
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(
+        zombies(&env, &plain),
+        2,
+        "without init the orphans stay zombies"
+    );
+    assert_eq!(zombies(&env, &reaped), 0, "the init reaps them");
+
     let mut spec = env.sh("with-init-exit", "exit 9");
     spec.init = true;
-    let id2 = env.run(&spec);
-    assert_eq!(env.rt.wait(&id2).expect("wait"), 9);
-    for id in [id, id2] {
+    let code = env.run(&spec);
+    assert_eq!(env.rt.wait(&code).expect("wait"), 9);
+    for id in [plain, reaped, code] {
         env.rt
-            .remove(&id, RemoveOptions::default())
+            .remove(
+                &id,
+                RemoveOptions {
+                    force: true,
+                    volumes: false,
+                },
+            )
             .expect("remove");
         env.assert_gone(&id);
     }

@@ -48,6 +48,8 @@ pub fn main(args: &[String]) -> ExitCode {
         }
     }
     let _ = setsid();
+    // Do not pin the caller's working directory (or the mount it lives on).
+    let _ = std::env::set_current_dir("/");
     let layout = Layout::new(state_root, run_root);
     let paths = layout.container(id);
     redirect_stdio(&paths.monitor_log());

@@ -780,20 +780,35 @@ impl Monitor {
             Some(u) => user::resolve(&self.paths.rootfs(), Some(u), &[])?,
             None => self.user.clone(),
         };
+        // Missing streams are /dev/null, never the monitor's own stdio (its diagnostics log).
+        let null = || -> Result<OwnedFd> {
+            fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+                .map(OwnedFd::from)
+                .ctx("open", "/dev/null")
+        };
         let [stdin, stdout, stderr] = io;
-        let mut b = ContainerBuilder::new(self.id.clone(), SyscallType::Linux)
+        let stdin = match stdin {
+            Some(fd) => fd,
+            None => null()?,
+        };
+        let stdout = match stdout {
+            Some(fd) => fd,
+            None => null()?,
+        };
+        let stderr = match stderr {
+            Some(fd) => fd,
+            None => null()?,
+        };
+        let b = ContainerBuilder::new(self.id.clone(), SyscallType::Linux)
             .with_root_path(self.paths.lc_root.clone())
             .map_err(lc_err)?
-            .with_executor(RcomposeExecutor { init: false });
-        if let Some(fd) = stdin {
-            b = b.with_stdin(fd);
-        }
-        if let Some(fd) = stdout {
-            b = b.with_stdout(fd);
-        }
-        if let Some(fd) = stderr {
-            b = b.with_stderr(fd);
-        }
+            .with_executor(RcomposeExecutor { init: false })
+            .with_stdin(stdin)
+            .with_stdout(stdout)
+            .with_stderr(stderr);
         let env: std::collections::HashMap<String, String> = spec
             .env
             .iter()
