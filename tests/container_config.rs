@@ -418,3 +418,32 @@ fn custom_stop_signal() {
     assert!(env.log_text(&id).contains("got-usr1"));
     rm(&env, &id);
 }
+
+#[test]
+fn many_long_lower_dirs_mount_through_short_links() {
+    let env = TestEnv::new();
+    // 40 extra layers with ~120-byte paths: the plain option string would pass 4 KiB.
+    let mut lowers = vec![env.rootfs.clone()];
+    let long = "x".repeat(100);
+    for i in 0..40 {
+        let d = env.dir.path().join(format!("layers/{long}-{i:02}"));
+        fs::create_dir_all(d.join("etc/layers")).expect("mkdir");
+        fs::write(d.join("etc/layers").join(format!("l{i:02}")), "").expect("file");
+        fs::write(d.join("etc/top"), format!("{i}\n")).expect("top");
+        lowers.push(d);
+    }
+    let mut spec = env.sh("layers", "ls /etc/layers | wc -l; cat /etc/top");
+    spec.lower_dirs = lowers;
+    let (code, log, id) = run_to_end(&env, &spec);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(log, "40\n39\n", "the top (last) layer wins");
+    assert!(
+        env.rt
+            .layout()
+            .container(&id)
+            .lower_links()
+            .join("40")
+            .is_symlink()
+    );
+    rm(&env, &id);
+}

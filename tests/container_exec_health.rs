@@ -215,3 +215,43 @@ fn healthcheck_timeout_counts_as_failure() {
         .expect("remove");
     env.assert_gone(&id);
 }
+
+#[test]
+fn failures_during_the_start_period_do_not_count() {
+    let env = TestEnv::new();
+    let mut spec = env.sh("startperiod", "sleep 100");
+    spec.healthcheck = Some(Healthcheck {
+        test: HealthTest::Cmd(vec!["false".into()]),
+        interval: Duration::from_millis(300),
+        timeout: Duration::from_secs(2),
+        retries: 1,
+        start_period: Duration::from_millis(1500),
+        start_interval: Duration::from_millis(100),
+    });
+    let id = env.run(&spec);
+    std::thread::sleep(Duration::from_millis(900));
+    let h = env.state(&id).health.expect("health");
+    assert_eq!(h.status, HealthStatus::Starting);
+    assert_eq!(h.failing_streak, 0);
+    assert!(
+        h.log.len() >= 3,
+        "probes run every start_interval: {:?}",
+        h.log
+    );
+    let st = env.wait_for(&id, Duration::from_secs(10), |s| {
+        s.health
+            .as_ref()
+            .is_some_and(|h| h.status == HealthStatus::Unhealthy)
+    });
+    assert_eq!(st.health.map(|h| h.status), Some(HealthStatus::Unhealthy));
+    env.rt
+        .remove(
+            &id,
+            RemoveOptions {
+                force: true,
+                volumes: false,
+            },
+        )
+        .expect("remove");
+    env.assert_gone(&id);
+}

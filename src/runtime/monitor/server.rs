@@ -425,6 +425,11 @@ impl Monitor {
             }
             self.timers();
         }
+        // Exec'd processes died with the container's pid namespace.
+        self.reap();
+        for (_, ex) in self.execs.drain() {
+            let _ = send_response(&ex.conn, &Response::ExecExited { exit_code: 137 });
+        }
         for w in self.waiters.drain(..) {
             let _ = send_response(
                 &w,
