@@ -137,6 +137,15 @@ impl ContainerRuntime {
         })
     }
 
+    /// Like [`ContainerRuntime::new`] with the running executable as the monitor binary.
+    pub fn with_current_exe(
+        state_root: impl Into<PathBuf>,
+        run_root: impl Into<PathBuf>,
+    ) -> Result<Self> {
+        let exe = std::env::current_exe().ctx("locate the rcompose binary", "/proc/self/exe")?;
+        Self::new(state_root, run_root, exe)
+    }
+
     /// cgroups are `/<parent>/<id>` (default parent `rcompose`).
     pub fn with_cgroup_parent(mut self, parent: impl Into<String>) -> Self {
         self.cgroup_parent = parent.into();

@@ -369,3 +369,27 @@ pub struct StoredSpec {
     /// Image-declared volumes not covered by a mount: (target, generated volume name).
     pub image_volumes: Vec<(String, String)>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_policy_parses() {
+        assert_eq!("no".parse(), Ok(RestartPolicy::No));
+        assert_eq!("always".parse(), Ok(RestartPolicy::Always));
+        assert_eq!("unless-stopped".parse(), Ok(RestartPolicy::UnlessStopped));
+        assert_eq!(
+            "on-failure".parse(),
+            Ok(RestartPolicy::OnFailure { max_retries: None })
+        );
+        assert_eq!(
+            "on-failure:2".parse(),
+            Ok(RestartPolicy::OnFailure {
+                max_retries: Some(2)
+            })
+        );
+        assert!("on-failure:x".parse::<RestartPolicy>().is_err());
+        assert!("sometimes".parse::<RestartPolicy>().is_err());
+    }
+}

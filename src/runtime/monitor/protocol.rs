@@ -189,3 +189,45 @@ impl ResponseReader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_with_fds() {
+        let (a, b) = UnixStream::pair().expect("pair");
+        let (r, w) = nix::unistd::pipe().expect("pipe");
+        let req = Request::Exec {
+            spec: ExecSpec::new(["echo", "hi"]),
+            stdin: false,
+            stdout: true,
+            stderr: false,
+        };
+        send_request(&a, &req, &[w.as_raw_fd()]).expect("send");
+        drop(w);
+        let (got, fds) = recv_request(&b).expect("recv");
+        assert!(matches!(got, Request::Exec { stdout: true, .. }));
+        assert_eq!(fds.len(), 1);
+        // The passed fd is the pipe's write end.
+        nix::unistd::write(&fds[0], b"x").expect("write");
+        drop(fds);
+        let mut buf = [0u8; 4];
+        assert_eq!(nix::unistd::read(&r, &mut buf).expect("read"), 1);
+
+        send_response(&b, &Response::ExecExited { exit_code: 3 }).expect("respond");
+        let mut rr = ResponseReader::new(a);
+        assert!(matches!(
+            rr.read_response().expect("read"),
+            Response::ExecExited { exit_code: 3 }
+        ));
+        assert_eq!(
+            encode(&Request::State).expect("encode"),
+            b"{\"version\":1,\"op\":\"state\"}\n"
+        );
+        assert!(matches!(
+            decode::<Request>(b"{\"version\":2,\"op\":\"state\"}"),
+            Err(ProtocolError::Version(2))
+        ));
+    }
+}
