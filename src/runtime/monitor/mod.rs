@@ -54,6 +54,7 @@ pub fn main(args: &[String]) -> ExitCode {
     let paths = layout.container(id);
     redirect_stdio(&paths.monitor_log());
 
+    let t0 = std::time::Instant::now();
     let mut monitor = match server::Monitor::new(layout, id) {
         Ok(m) => m,
         Err(e) => {
@@ -62,13 +63,27 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Err(e) = monitor.prepare().and_then(|()| monitor.start_container()) {
-        eprintln!("monitor {id}: {e}");
-        monitor.fail_startup(&e);
-        report(ready, Err(e.to_string()));
-        return ExitCode::FAILURE;
-    }
+    let t1 = std::time::Instant::now();
+    let started = monitor.prepare().and_then(|()| {
+        let t2 = std::time::Instant::now();
+        monitor.start_container().map(|()| t2)
+    });
+    let t2 = match started {
+        Ok(t2) => t2,
+        Err(e) => {
+            eprintln!("monitor {id}: {e}");
+            monitor.fail_startup(&e);
+            report(ready, Err(e.to_string()));
+            return ExitCode::FAILURE;
+        }
+    };
     report(ready, Ok(()));
+    eprintln!(
+        "monitor {id}: started (setup {:?}, rootfs+volumes+spec {:?}, libcontainer create+start {:?})",
+        t1 - t0,
+        t2 - t1,
+        t2.elapsed()
+    );
     monitor.run();
     ExitCode::SUCCESS
 }
