@@ -447,3 +447,47 @@ fn many_long_lower_dirs_mount_through_short_links() {
     );
     rm(&env, &id);
 }
+
+fn interfaces(log: &str) -> Vec<String> {
+    log.lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(|s| s.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn network_namespace_modes() {
+    use rcompose::runtime::container::NetworkMode;
+    let env = TestEnv::new();
+    let (_, log, id) = run_to_end(&env, &env.sh("private", "cat /proc/net/dev"));
+    assert_eq!(interfaces(&log), vec!["lo"], "{log}");
+    rm(&env, &id);
+
+    let mut host = env.sh("hostnet", "cat /proc/net/dev");
+    host.network = NetworkMode::Host;
+    let (_, log, id) = run_to_end(&env, &host);
+    assert!(
+        interfaces(&log).len() > 1,
+        "host interfaces expected: {log}"
+    );
+    rm(&env, &id);
+
+    // Join another container's namespace: a veth-less way to check both see the same netns.
+    let owner = env.run(&env.sh("owner", "sleep 100"));
+    let pid = env.state(&owner).pid.expect("pid");
+    let mut joiner = env.sh("joiner", "readlink /proc/self/ns/net");
+    joiner.network = NetworkMode::Path(format!("/proc/{pid}/ns/net").into());
+    let (_, log, id) = run_to_end(&env, &joiner);
+    let owner_ns = fs::read_link(format!("/proc/{pid}/ns/net")).expect("ns");
+    assert_eq!(log.trim(), owner_ns.to_string_lossy(), "{log}");
+    rm(&env, &id);
+    rm(&env, &owner);
+}
+
+#[test]
+fn the_runtime_is_usable_as_a_trait_object() {
+    let env = TestEnv::new();
+    let rt: Box<dyn Runtime> = Box::new(env.rt.clone());
+    assert!(rt.list().expect("list").is_empty());
+}

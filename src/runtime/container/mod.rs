@@ -17,8 +17,8 @@ pub mod volumes;
 pub use error::{ContainerError, Result};
 pub use logs::{LogEntry, LogOptions, LogStream};
 pub use runtime::{
-    ContainerId, ContainerInfo, ContainerRuntime, ExecIo, ExecOutput, LogIter, RemoveOptions,
-    Runtime,
+    ContainerId, ContainerInfo, ContainerRuntime, DEFAULT_RUN_ROOT, DEFAULT_STATE_ROOT, ExecIo,
+    ExecOutput, LogIter, RemoveOptions, Runtime,
 };
 pub use spec::{
     ContainerSpec, ExecSpec, HealthTest, Healthcheck, LogConfig, MountKind, MountSpec, NetworkMode,

@@ -27,6 +27,11 @@ use super::volumes;
 use crate::runtime::monitor::protocol::{Request, Response};
 use crate::runtime::monitor::{MONITOR_ARG, READY_FD};
 
+/// Default persistent state root.
+pub const DEFAULT_STATE_ROOT: &str = "/var/lib/rcompose";
+/// Default volatile run root (a tmpfs: wiped by a reboot).
+pub const DEFAULT_RUN_ROOT: &str = "/run/rcompose";
+
 /// A container id: 64 hex characters.
 pub type ContainerId = String;
 
