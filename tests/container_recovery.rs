@@ -67,6 +67,7 @@ fn kill_9_of_the_monitor_leaves_a_readable_and_cleanable_container() {
     }
     // And it can be started again, then removed.
     env.rt.start(&id).expect("start again");
+    assert_eq!(env.state(&id).restart_count, 0);
     assert_eq!(env.state(&id).status, Status::Running);
     env.rt
         .remove(
@@ -142,4 +143,17 @@ fn simulated_reboot_reports_stale_containers_exited_and_cleans_them() {
             .expect("remove");
         env.assert_gone(&id);
     }
+}
+
+#[test]
+fn interrupted_create_and_remove_leave_nothing_visible() {
+    let env = TestEnv::new();
+    let dir = env.rt.layout().containers_dir();
+    // What a create killed before its rename and a remove killed mid-way leave behind.
+    std::fs::create_dir_all(dir.join(".new-999999999-abc")).expect("mkdir");
+    std::fs::write(dir.join(".new-999999999-abc/state.json"), "{}").expect("write");
+    std::fs::create_dir_all(dir.join(".rm-def/u")).expect("mkdir");
+    assert!(env.rt.list().expect("list").is_empty());
+    env.rt.reconcile_all().expect("reconcile");
+    assert_eq!(std::fs::read_dir(&dir).expect("read").count(), 0);
 }

@@ -167,7 +167,8 @@ impl ContainerRuntime {
         for e in fs::read_dir(&dir).ctx("list containers", &dir)? {
             let e = e.ctx("list containers", &dir)?;
             let name = e.file_name().to_string_lossy().into_owned();
-            if e.path().join("spec.json").exists() {
+            // Dot-dirs are containers being created or removed (see `create` and `remove`).
+            if !name.starts_with('.') && e.path().join("spec.json").exists() {
                 out.push(name);
             }
         }
@@ -311,10 +312,35 @@ impl ContainerRuntime {
 
     /// Cleans up every container whose monitor is gone (call at startup, e.g. after a reboot).
     pub fn reconcile_all(&self) -> Result<()> {
+        self.sweep_partial_dirs();
         for id in self.ids()? {
             self.reconcile(&id)?;
         }
         Ok(())
+    }
+
+    /// Removes what an interrupted `create` (`.new-<pid>-<id>`, creator gone) or `remove`
+    /// (`.rm-<id>`) left behind.
+    fn sweep_partial_dirs(&self) {
+        let Ok(rd) = fs::read_dir(self.layout.containers_dir()) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stale = if name.starts_with(".rm-") {
+                true
+            } else if let Some(rest) = name.strip_prefix(".new-") {
+                rest.split('-')
+                    .next()
+                    .and_then(|p| p.parse::<i32>().ok())
+                    .is_none_or(|pid| super::state::proc_start_time(pid).is_none())
+            } else {
+                false
+            };
+            if stale {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
     }
 }
 
@@ -412,14 +438,21 @@ impl Runtime for ContainerRuntime {
             image_volumes,
         };
         let paths = self.layout.container(&id);
-        fs::create_dir_all(&paths.dir).ctx("create container dir", &paths.dir)?;
+        // Build the directory under a temporary name, then rename it into place: a `kill -9`
+        // mid-create leaves no half-made container, only a `.new-*` dir swept later.
+        let tmp = self
+            .layout
+            .containers_dir()
+            .join(format!(".new-{}-{id}", std::process::id()));
+        fs::create_dir_all(&tmp).ctx("create container dir", &tmp)?;
         let data =
             serde_json::to_vec_pretty(&stored).map_err(|e| ContainerError::CorruptState {
                 path: paths.spec(),
                 reason: e.to_string(),
             })?;
-        ContainerState::new_created(&id, &name).save(&paths.state())?;
-        super::state::write_atomic(&paths.spec(), &data)?;
+        ContainerState::new_created(&id, &name).save(&tmp.join("state.json"))?;
+        super::state::write_atomic(&tmp.join("spec.json"), &data)?;
+        fs::rename(&tmp, &paths.dir).ctx("rename container dir into place", &paths.dir)?;
         Ok(id)
     }
 
@@ -515,7 +548,10 @@ impl Runtime for ContainerRuntime {
         cleanup::kill_and_remove_cgroups(&stored.cgroup_parent, &id, None);
         let _ = fs::remove_dir_all(paths.lc_root.join(&id));
         let _ = fs::remove_dir_all(&paths.run_dir);
-        fs::remove_dir_all(&paths.dir).ctx("remove container dir", &paths.dir)?;
+        // Rename first so a `kill -9` mid-removal leaves no half-removed container.
+        let doomed = self.layout.containers_dir().join(format!(".rm-{id}"));
+        fs::rename(&paths.dir, &doomed).ctx("rename container dir for removal", &paths.dir)?;
+        fs::remove_dir_all(&doomed).ctx("remove container dir", &doomed)?;
         if opts.volumes {
             let anon = stored
                 .anonymous_volumes

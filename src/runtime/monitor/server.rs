@@ -113,6 +113,8 @@ impl Monitor {
         state.boot_id = crate::runtime::container::state::boot_id();
         state.error = None;
         state.stopped_by_user = false;
+        // A (re)start by the user begins a new restart-policy budget, as in docker.
+        state.restart_count = 0;
         state.save(&paths.state())?;
 
         let mut mask = SigSet::empty();
