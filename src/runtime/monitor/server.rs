@@ -93,6 +93,19 @@ fn set_nonblocking(fd: BorrowedFd<'_>) -> nix::Result<()> {
     fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map(|_| ())
 }
 
+/// Threads of this process (the monitor must stay single-threaded: libcontainer forks with a
+/// raw `clone3`, which does not run glibc's atfork handlers).
+fn thread_count() -> usize {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Threads:"))
+                .and_then(|n| n.trim().parse().ok())
+        })
+        .unwrap_or(1)
+}
+
 fn lc_err(e: impl std::fmt::Display) -> ContainerError {
     ContainerError::Libcontainer(e.to_string())
 }
@@ -290,6 +303,7 @@ impl Monitor {
 
     /// Creates and starts the container (one run). Must be called single-threaded.
     pub fn start_container(&mut self) -> Result<()> {
+        debug_assert_eq!(thread_count(), 1, "libcontainer build() needs a single thread");
         let lc_dir = self.paths.lc_root.join(&self.id);
         if lc_dir.exists() {
             if let Ok(mut old) = Container::load(lc_dir.clone()) {
