@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
 
@@ -303,7 +303,11 @@ impl Monitor {
 
     /// Creates and starts the container (one run). Must be called single-threaded.
     pub fn start_container(&mut self) -> Result<()> {
-        debug_assert_eq!(thread_count(), 1, "libcontainer build() needs a single thread");
+        debug_assert_eq!(
+            thread_count(),
+            1,
+            "libcontainer build() needs a single thread"
+        );
         let lc_dir = self.paths.lc_root.join(&self.id);
         if lc_dir.exists() {
             if let Ok(mut old) = Container::load(lc_dir.clone()) {
@@ -1006,9 +1010,5 @@ impl Monitor {
         self.save();
         let _ = fs::remove_file(self.paths.socket());
         let _ = fs::remove_dir(&self.paths.run_dir);
-    }
-
-    pub fn socket_fd(&self) -> i32 {
-        self.listener.as_raw_fd()
     }
 }
