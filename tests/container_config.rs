@@ -328,7 +328,7 @@ fn memory_pids_cpu_limits_are_in_the_cgroup() {
     s.resources.cpu_shares = Some(512);
     let id = env.run(&s);
     let cg = |ctrl: &str, file: &str| {
-        fs::read_to_string(format!("/sys/fs/cgroup/{ctrl}/rcompose-test/{id}/{file}"))
+        fs::read_to_string(env.cgroup_file(ctrl, &id, file))
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|e| format!("error: {e}"))
     };

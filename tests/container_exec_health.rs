@@ -74,8 +74,8 @@ fn pause_and_unpause_use_the_freezer() {
     std::thread::sleep(Duration::from_millis(300));
     env.rt.pause(&id).expect("pause");
     assert_eq!(env.state(&id).status, Status::Paused);
-    let freezer = format!("/sys/fs/cgroup/freezer/rcompose-test/{id}/freezer.state");
-    if std::path::Path::new(&freezer).exists() {
+    let freezer = env.cgroup_file("freezer", &id, "freezer.state");
+    if freezer.exists() {
         assert_eq!(
             std::fs::read_to_string(&freezer).expect("freezer").trim(),
             "FROZEN"

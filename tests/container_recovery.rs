@@ -62,7 +62,7 @@ fn kill_9_of_the_monitor_leaves_a_readable_and_cleanable_container() {
         "container still running"
     );
     assert!(!rootfs_mounted(&env, &id));
-    for d in rcompose::runtime::container::cleanup::cgroup_dirs("rcompose-test", &id) {
+    for d in rcompose::runtime::container::cleanup::cgroup_dirs(&env.cgroup_parent, &id) {
         assert!(!d.exists(), "cgroup left: {}", d.display());
     }
     // And it can be started again, then removed.
@@ -124,7 +124,8 @@ fn simulated_reboot_reports_stale_containers_exited_and_cleans_them() {
         assert_eq!(c.state.status, Status::Exited, "{:?}", c.state);
         assert!(c.state.monitor.is_none() && c.state.pid.is_none());
         assert!(!rootfs_mounted(&env, &c.state.id));
-        for d in rcompose::runtime::container::cleanup::cgroup_dirs("rcompose-test", &c.state.id) {
+        for d in rcompose::runtime::container::cleanup::cgroup_dirs(&env.cgroup_parent, &c.state.id)
+        {
             assert!(!d.exists(), "cgroup left: {}", d.display());
         }
     }

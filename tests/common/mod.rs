@@ -65,6 +65,8 @@ pub struct TestEnv {
     pub dir: tempfile::TempDir,
     pub rt: ContainerRuntime,
     pub rootfs: PathBuf,
+    /// Per-test cgroup parent, removed on drop.
+    pub cgroup_parent: String,
 }
 
 impl TestEnv {
@@ -75,14 +77,26 @@ impl TestEnv {
             .expect("tempdir");
         let rootfs = dir.path().join("img");
         make_busybox_rootfs(&rootfs);
+        let cgroup_parent = format!(
+            "rcompose-test-{}",
+            dir.path()
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        );
         let rt = ContainerRuntime::new(
             dir.path().join("s"),
             dir.path().join("run"),
             env!("CARGO_BIN_EXE_rcompose"),
         )
         .expect("runtime")
-        .with_cgroup_parent("rcompose-test");
-        TestEnv { dir, rt, rootfs }
+        .with_cgroup_parent(cgroup_parent.clone());
+        TestEnv {
+            dir,
+            rt,
+            rootfs,
+            cgroup_parent,
+        }
     }
 
     /// A spec running `sh -c <script>` in the busybox image.
@@ -145,7 +159,7 @@ impl TestEnv {
             !mounts.contains(paths.run_dir.to_string_lossy().as_ref()),
             "mounts left: {mounts}"
         );
-        for d in rcompose::runtime::container::cleanup::cgroup_dirs("rcompose-test", id) {
+        for d in rcompose::runtime::container::cleanup::cgroup_dirs(&self.cgroup_parent, id) {
             assert!(!d.exists(), "cgroup left: {}", d.display());
         }
         assert!(!paths.dir.exists(), "state dir left");
@@ -161,6 +175,14 @@ impl TestEnv {
             }
         }
         assert!(!paths.run_dir.exists(), "run dir left");
+    }
+
+    /// A cgroup file of container `id` (v1 controller `ctrl`).
+    pub fn cgroup_file(&self, ctrl: &str, id: &str, file: &str) -> PathBuf {
+        PathBuf::from(format!(
+            "/sys/fs/cgroup/{ctrl}/{}/{id}/{file}",
+            self.cgroup_parent
+        ))
     }
 
     pub fn is_running(&self, id: &str) -> bool {
@@ -186,6 +208,10 @@ impl Drop for TestEnv {
                     },
                 );
             }
+        }
+        // The per-test cgroup parent (empty now; rmdir refuses non-empty cgroups anyway).
+        for d in rcompose::runtime::container::cleanup::cgroup_dirs(&self.cgroup_parent, "") {
+            let _ = fs::remove_dir(d);
         }
         // Belt and braces: unmount anything still under our temp dir.
         let root = self.dir.path().to_string_lossy().into_owned();
