@@ -491,3 +491,25 @@ fn the_runtime_is_usable_as_a_trait_object() {
     let rt: Box<dyn Runtime> = Box::new(env.rt.clone());
     assert!(rt.list().expect("list").is_empty());
 }
+
+#[test]
+fn shm_size_and_no_new_privileges() {
+    let env = TestEnv::new();
+    let mut s = env.sh(
+        "shm",
+        "grep ' /dev/shm ' /proc/mounts; grep NoNewPrivs /proc/self/status",
+    );
+    s.shm_size = Some(8 * 1024 * 1024);
+    s.no_new_privileges = true;
+    let (code, log, id) = run_to_end(&env, &s);
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("size=8192k"), "{log}");
+    assert!(log.contains("NoNewPrivs:\t1"), "{log}");
+    rm(&env, &id);
+    let (_, log, id) = run_to_end(
+        &env,
+        &env.sh("nnp-off", "grep NoNewPrivs /proc/self/status"),
+    );
+    assert!(log.contains("NoNewPrivs:\t0"), "{log}");
+    rm(&env, &id);
+}
