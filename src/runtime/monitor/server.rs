@@ -554,10 +554,10 @@ impl Monitor {
     fn on_container_exit(&mut self, code: i32) {
         self.drain_pipes();
         self.init_pid = None;
-        if let Some(mut c) = self.container.take() {
-            if let Err(e) = c.delete(true) {
-                eprintln!("monitor: deleting libcontainer state: {e}");
-            }
+        if let Some(mut c) = self.container.take()
+            && let Err(e) = c.delete(true)
+        {
+            eprintln!("monitor: deleting libcontainer state: {e}");
         }
         if let Some(p) = self.probe.take() {
             let _ = kill(p.pid, Signal::SIGKILL);
