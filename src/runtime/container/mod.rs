@@ -1,0 +1,27 @@
+//! Containers: the spec, its OCI translation, rootfs and volumes, persisted state, and the
+//! client-side [`Runtime`] API that drives one monitor process per running container.
+
+pub mod cleanup;
+pub mod client;
+pub mod error;
+pub mod logs;
+pub mod oci;
+pub mod paths;
+pub mod rootfs;
+pub mod runtime;
+pub mod spec;
+pub mod state;
+pub mod user;
+pub mod volumes;
+
+pub use error::{ContainerError, Result};
+pub use logs::{LogEntry, LogOptions, LogStream};
+pub use runtime::{
+    ContainerId, ContainerInfo, ContainerRuntime, DEFAULT_RUN_ROOT, DEFAULT_STATE_ROOT, ExecIo,
+    ExecOutput, LogIter, RemoveOptions, Runtime,
+};
+pub use spec::{
+    ContainerSpec, ExecSpec, HealthTest, Healthcheck, LogConfig, MountKind, MountSpec, NetworkMode,
+    Propagation, Resources, RestartPolicy, Ulimit,
+};
+pub use state::{ContainerState, HealthState, HealthStatus, ProbeResult, Status};

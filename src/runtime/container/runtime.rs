@@ -1,0 +1,664 @@
+//! The client-side API the engine calls: the [`Runtime`] trait and its real implementation,
+//! [`ContainerRuntime`], which keeps state on disk and talks to per-container monitors.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use nix::fcntl::{Flock, FlockArg, OFlag};
+use nix::unistd::pipe2;
+use serde::{Deserialize, Serialize};
+
+use super::cleanup;
+use super::client::MonitorClient;
+use super::error::{ContainerError, IoContext, Result};
+use super::logs::{LogEntry, LogOptions, LogReader};
+use super::oci;
+use super::paths::Layout;
+use super::rootfs;
+use super::spec::{ContainerSpec, ExecSpec, MountKind, STORED_SPEC_VERSION, StoredSpec};
+use super::state::{ContainerState, Status};
+use super::volumes;
+use crate::runtime::monitor::protocol::{Request, Response};
+use crate::runtime::monitor::{MONITOR_ARG, READY_FD};
+
+/// Default persistent state root.
+pub const DEFAULT_STATE_ROOT: &str = "/var/lib/rcompose";
+/// Default volatile run root (a tmpfs: wiped by a reboot).
+pub const DEFAULT_RUN_ROOT: &str = "/run/rcompose";
+
+/// A container id: 64 hex characters.
+pub type ContainerId = String;
+
+/// What `inspect` and `list` return.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerInfo {
+    pub state: ContainerState,
+    pub spec: ContainerSpec,
+    /// Volume names of the anonymous volumes (mounts and image-declared).
+    pub anonymous_volumes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RemoveOptions {
+    /// Kill a running container first.
+    pub force: bool,
+    /// Also remove its anonymous volumes.
+    pub volumes: bool,
+}
+
+/// File descriptors handed to an exec'd process (each optional; default: `/dev/null`-like).
+#[derive(Debug, Default)]
+pub struct ExecIo {
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+}
+
+/// Captured output of [`Runtime::exec_output`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub exit_code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// Boxed log iterator.
+pub type LogIter = Box<dyn Iterator<Item = LogEntry> + Send>;
+
+/// The boundary between the engine and the container runtime (fake it in engine tests).
+/// `id` arguments accept a full id, a name or a unique id prefix.
+pub trait Runtime: Send + Sync {
+    fn create(&self, spec: &ContainerSpec) -> Result<ContainerId>;
+    fn start(&self, id: &str) -> Result<()>;
+    /// Stop signal, then SIGKILL after `timeout` (default: the spec's grace period).
+    fn stop(&self, id: &str, timeout: Option<Duration>) -> Result<()>;
+    /// Signal name or number.
+    fn kill(&self, id: &str, signal: &str) -> Result<()>;
+    fn pause(&self, id: &str) -> Result<()>;
+    fn unpause(&self, id: &str) -> Result<()>;
+    fn remove(&self, id: &str, opts: RemoveOptions) -> Result<()>;
+    fn inspect(&self, id: &str) -> Result<ContainerInfo>;
+    fn list(&self) -> Result<Vec<ContainerInfo>>;
+    fn exec(&self, id: &str, spec: &ExecSpec, io: ExecIo) -> Result<i32>;
+    fn exec_output(&self, id: &str, spec: &ExecSpec) -> Result<ExecOutput>;
+    fn logs(&self, id: &str, opts: &LogOptions) -> Result<LogIter>;
+    /// Blocks until the container has exited for good (no restart pending); its exit code.
+    fn wait(&self, id: &str) -> Result<i32>;
+}
+
+/// The real runtime.
+#[derive(Debug, Clone)]
+pub struct ContainerRuntime {
+    layout: Layout,
+    monitor_exe: PathBuf,
+    cgroup_parent: String,
+}
+
+fn random_hex(bytes: usize) -> Result<String> {
+    let mut buf = vec![0u8; bytes];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .ctx("read random id", "/dev/urandom")?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn lock(path: &Path) -> Result<Flock<fs::File>> {
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .ctx("open lock file", path)?;
+    Flock::lock(f, FlockArg::LockExclusive)
+        .map_err(|(_, e)| ContainerError::sys(format!("flock {}", path.display()), e))
+}
+
+impl ContainerRuntime {
+    /// `state_root` persists (containers, volumes); `run_root` is volatile (sockets,
+    /// libcontainer state; default `/run/rcompose`); `monitor_exe` is the rcompose binary.
+    pub fn new(
+        state_root: impl Into<PathBuf>,
+        run_root: impl Into<PathBuf>,
+        monitor_exe: impl Into<PathBuf>,
+    ) -> Result<Self> {
+        let layout = Layout::new(state_root, run_root);
+        for d in [
+            layout.containers_dir(),
+            layout.volumes_dir(),
+            layout.run_root.clone(),
+        ] {
+            fs::create_dir_all(&d).ctx("create runtime dir", &d)?;
+        }
+        Ok(ContainerRuntime {
+            layout,
+            monitor_exe: monitor_exe.into(),
+            cgroup_parent: "rcompose".into(),
+        })
+    }
+
+    /// Like [`ContainerRuntime::new`] with the running executable as the monitor binary.
+    pub fn with_current_exe(
+        state_root: impl Into<PathBuf>,
+        run_root: impl Into<PathBuf>,
+    ) -> Result<Self> {
+        let exe = std::env::current_exe().ctx("locate the rcompose binary", "/proc/self/exe")?;
+        Self::new(state_root, run_root, exe)
+    }
+
+    /// cgroups are `/<parent>/<id>` (default parent `rcompose`).
+    pub fn with_cgroup_parent(mut self, parent: impl Into<String>) -> Self {
+        self.cgroup_parent = parent.into();
+        self
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    fn ids(&self) -> Result<Vec<String>> {
+        let dir = self.layout.containers_dir();
+        let mut out = Vec::new();
+        for e in fs::read_dir(&dir).ctx("list containers", &dir)? {
+            let e = e.ctx("list containers", &dir)?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            // Dot-dirs are containers being created or removed (see `create` and `remove`).
+            if !name.starts_with('.') && e.path().join("spec.json").exists() {
+                out.push(name);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn load_stored(&self, id: &str) -> Result<StoredSpec> {
+        let p = self.layout.container(id).spec();
+        let data = fs::read(&p).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ContainerError::NotFound(id.to_string()),
+            _ => ContainerError::io("read container spec", &p, e),
+        })?;
+        serde_json::from_slice(&data).map_err(|e| ContainerError::CorruptState {
+            path: p,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Resolves an id, name or unique id prefix.
+    pub fn resolve(&self, key: &str) -> Result<ContainerId> {
+        if key.is_empty() {
+            return Err(ContainerError::NotFound(String::new()));
+        }
+        let ids = self.ids()?;
+        if ids.iter().any(|i| i == key) {
+            return Ok(key.to_string());
+        }
+        for id in &ids {
+            if let Ok(st) = ContainerState::load(&self.layout.container(id).state())
+                && st.name == key
+            {
+                return Ok(id.clone());
+            }
+        }
+        let matches: Vec<&String> = ids.iter().filter(|i| i.starts_with(key)).collect();
+        match matches.as_slice() {
+            [one] => Ok((*one).clone()),
+            _ => Err(ContainerError::NotFound(key.to_string())),
+        }
+    }
+
+    /// Loads the state, cleaning up after a dead monitor first. Caller holds the lock.
+    fn reconcile_locked(&self, id: &str) -> Result<ContainerState> {
+        let paths = self.layout.container(id);
+        let state = ContainerState::load(&paths.state())?;
+        if cleanup::monitor_alive(&state, &paths) {
+            return Ok(state);
+        }
+        let stale = state.status.needs_monitor()
+            || state.monitor.is_some()
+            || rootfs::is_mounted(&paths.rootfs())
+            || paths.lc_root.join(id).exists();
+        if !stale {
+            return Ok(state);
+        }
+        let stored = self.load_stored(id)?;
+        cleanup::cleanup_stale(&paths, id, &stored.cgroup_parent, state)
+    }
+
+    fn reconcile(&self, id: &str) -> Result<ContainerState> {
+        let paths = self.layout.container(id);
+        let _l = lock(&paths.lock())?;
+        self.reconcile_locked(id)
+    }
+
+    fn client(&self, id: &str, action: &'static str) -> Result<MonitorClient> {
+        let state = self.reconcile(id)?;
+        let paths = self.layout.container(id);
+        if !state.status.needs_monitor() {
+            return Err(ContainerError::InvalidState {
+                id: id.to_string(),
+                state: state.status.to_string(),
+                action,
+            });
+        }
+        MonitorClient::connect(id, &paths.socket()).ok_or_else(|| ContainerError::Monitor {
+            id: id.to_string(),
+            message: "monitor is not reachable".into(),
+        })
+    }
+
+    fn spawn_monitor(&self, id: &str) -> Result<()> {
+        let (ready_r, ready_w) =
+            pipe2(OFlag::O_CLOEXEC).map_err(|e| ContainerError::sys("pipe", e))?;
+        let w = ready_w.as_raw_fd();
+        let mut cmd = Command::new(&self.monitor_exe);
+        cmd.arg(MONITOR_ARG)
+            .arg(&self.layout.state_root)
+            .arg(&self.layout.run_root)
+            .arg(id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: only async-signal-safe libc calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if w == READY_FD {
+                    if libc::fcntl(w, libc::F_SETFD, 0) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                } else if libc::dup2(w, READY_FD) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().ctx("spawn monitor", self.monitor_exe.clone())?;
+        drop(ready_w);
+        // The intermediate exits right after forking the real monitor.
+        let _ = child.wait();
+        let mut msg = String::new();
+        let mut f = fs::File::from(ready_r);
+        let _ = f.read_to_string(&mut msg);
+        let msg = msg.trim();
+        if msg == "ok" {
+            return Ok(());
+        }
+        let message = match msg.strip_prefix("err ") {
+            Some(m) => m.to_string(),
+            None => format!(
+                "the monitor exited during startup (see {})",
+                self.layout.container(id).monitor_log().display()
+            ),
+        };
+        Err(ContainerError::StartFailed {
+            id: id.to_string(),
+            message,
+        })
+    }
+
+    /// Lists volume names.
+    pub fn list_volumes(&self) -> Result<Vec<String>> {
+        volumes::list_volumes(&self.layout)
+    }
+
+    /// Removes a named volume.
+    pub fn remove_volume(&self, name: &str) -> Result<()> {
+        volumes::remove_volume(&self.layout, name)
+    }
+
+    /// Cleans up every container whose monitor is gone (call at startup, e.g. after a reboot).
+    pub fn reconcile_all(&self) -> Result<()> {
+        self.sweep_partial_dirs();
+        for id in self.ids()? {
+            self.reconcile(&id)?;
+        }
+        Ok(())
+    }
+
+    /// Removes what an interrupted `create` (`.new-<pid>-<id>`, creator gone) or `remove`
+    /// (`.rm-<id>`) left behind.
+    fn sweep_partial_dirs(&self) {
+        let Ok(rd) = fs::read_dir(self.layout.containers_dir()) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stale = if name.starts_with(".rm-") {
+                true
+            } else if let Some(rest) = name.strip_prefix(".new-") {
+                rest.split('-')
+                    .next()
+                    .and_then(|p| p.parse::<i32>().ok())
+                    .is_none_or(|pid| super::state::proc_start_time(pid).is_none())
+            } else {
+                false
+            };
+            if stale {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
+impl Runtime for ContainerRuntime {
+    fn create(&self, spec: &ContainerSpec) -> Result<ContainerId> {
+        oci::check_ulimits(spec)?;
+        oci::effective_caps(spec)?;
+        for d in &spec.lower_dirs {
+            if !d.is_dir() {
+                return Err(ContainerError::InvalidSpec(format!(
+                    "lower dir {} is not a directory",
+                    d.display()
+                )));
+            }
+        }
+        for m in &spec.mounts {
+            if !m.target.starts_with('/') {
+                return Err(ContainerError::InvalidSpec(format!(
+                    "mount target {:?} must be absolute",
+                    m.target
+                )));
+            }
+            match &m.kind {
+                MountKind::Volume { name, .. } => volumes::validate_name(name)?,
+                MountKind::Bind {
+                    source,
+                    create_host_path,
+                    ..
+                } => {
+                    if !source.is_absolute() {
+                        return Err(ContainerError::InvalidSpec(format!(
+                            "bind source {} must be absolute",
+                            source.display()
+                        )));
+                    }
+                    if !create_host_path && !source.exists() {
+                        return Err(ContainerError::InvalidSpec(format!(
+                            "bind source {} does not exist",
+                            source.display()
+                        )));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(sig) = &spec.stop_signal {
+            oci::parse_signal(sig)?;
+        }
+        let _global = lock(&self.layout.state_root.join("lock"))?;
+        let id = random_hex(32)?;
+        let name = if spec.name.is_empty() {
+            format!("c-{}", &id[..12])
+        } else {
+            spec.name.clone()
+        };
+        for other in self.ids()? {
+            if let Ok(st) = ContainerState::load(&self.layout.container(&other).state())
+                && st.name == name
+            {
+                return Err(ContainerError::NameInUse(name));
+            }
+        }
+        let mut anonymous_volumes = BTreeMap::new();
+        for (i, m) in spec.mounts.iter().enumerate() {
+            if matches!(m.kind, MountKind::Anonymous { .. }) {
+                anonymous_volumes.insert(i, random_hex(32)?);
+            }
+        }
+        let mut image_volumes = Vec::new();
+        if let Some(vols) = spec
+            .image
+            .config()
+            .as_ref()
+            .and_then(|c| c.volumes().clone())
+        {
+            for target in vols {
+                let t = target.trim_end_matches('/');
+                if !spec
+                    .mounts
+                    .iter()
+                    .any(|m| m.target.trim_end_matches('/') == t)
+                {
+                    image_volumes.push((t.to_string(), random_hex(32)?));
+                }
+            }
+        }
+        let mut spec = spec.clone();
+        spec.name = name.clone();
+        let stored = StoredSpec {
+            version: STORED_SPEC_VERSION,
+            id: id.clone(),
+            spec,
+            cgroup_parent: self.cgroup_parent.clone(),
+            anonymous_volumes,
+            image_volumes,
+        };
+        let paths = self.layout.container(&id);
+        // Build the directory under a temporary name, then rename it into place: a `kill -9`
+        // mid-create leaves no half-made container, only a `.new-*` dir swept later.
+        let tmp = self
+            .layout
+            .containers_dir()
+            .join(format!(".new-{}-{id}", std::process::id()));
+        fs::create_dir_all(&tmp).ctx("create container dir", &tmp)?;
+        let data =
+            serde_json::to_vec_pretty(&stored).map_err(|e| ContainerError::CorruptState {
+                path: paths.spec(),
+                reason: e.to_string(),
+            })?;
+        ContainerState::new_created(&id, &name).save(&tmp.join("state.json"))?;
+        super::state::write_atomic(&tmp.join("spec.json"), &data)?;
+        fs::rename(&tmp, &paths.dir).ctx("rename container dir into place", &paths.dir)?;
+        Ok(id)
+    }
+
+    fn start(&self, key: &str) -> Result<()> {
+        let id = self.resolve(key)?;
+        let paths = self.layout.container(&id);
+        let _l = lock(&paths.lock())?;
+        let state = self.reconcile_locked(&id)?;
+        match state.status {
+            Status::Running | Status::Restarting => return Ok(()),
+            Status::Paused => {
+                return Err(ContainerError::InvalidState {
+                    id,
+                    state: state.status.to_string(),
+                    action: "start (unpause it)",
+                });
+            }
+            Status::Created | Status::Exited => {}
+        }
+        self.spawn_monitor(&id)
+    }
+
+    fn stop(&self, key: &str, timeout: Option<Duration>) -> Result<()> {
+        let id = self.resolve(key)?;
+        let state = self.reconcile(&id)?;
+        if !state.status.needs_monitor() {
+            return Ok(());
+        }
+        let paths = self.layout.container(&id);
+        if let Some(c) = MonitorClient::connect(&id, &paths.socket()) {
+            // The answer comes when the container has exited; EOF means the monitor is gone.
+            let _ = c.call(
+                &Request::Stop {
+                    timeout_ms: timeout.map(|t| t.as_millis() as u64),
+                },
+                None,
+            );
+        }
+        self.reconcile(&id)?;
+        Ok(())
+    }
+
+    fn kill(&self, key: &str, signal: &str) -> Result<()> {
+        let id = self.resolve(key)?;
+        let sig = oci::parse_signal(signal)?;
+        self.client(&id, "kill")?
+            .call(
+                &Request::Kill { signal: sig as i32 },
+                Some(Duration::from_secs(10)),
+            )
+            .map(|_| ())
+    }
+
+    fn pause(&self, key: &str) -> Result<()> {
+        let id = self.resolve(key)?;
+        self.client(&id, "pause")?
+            .call(&Request::Pause, Some(Duration::from_secs(10)))
+            .map(|_| ())
+    }
+
+    fn unpause(&self, key: &str) -> Result<()> {
+        let id = self.resolve(key)?;
+        self.client(&id, "unpause")?
+            .call(&Request::Unpause, Some(Duration::from_secs(10)))
+            .map(|_| ())
+    }
+
+    fn remove(&self, key: &str, opts: RemoveOptions) -> Result<()> {
+        let id = self.resolve(key)?;
+        let paths = self.layout.container(&id);
+        let state = self.reconcile(&id)?;
+        if state.status.needs_monitor() {
+            if !opts.force {
+                return Err(ContainerError::InvalidState {
+                    id,
+                    state: state.status.to_string(),
+                    action: "remove (stop it or force)",
+                });
+            }
+            self.stop(&id, Some(Duration::ZERO))?;
+        }
+        let _l = lock(&paths.lock())?;
+        let state = self.reconcile_locked(&id)?;
+        if state.status.needs_monitor() {
+            return Err(ContainerError::InvalidState {
+                id,
+                state: state.status.to_string(),
+                action: "remove",
+            });
+        }
+        let stored = self.load_stored(&id)?;
+        rootfs::unmount_rootfs(&paths)?;
+        cleanup::kill_and_remove_cgroups(&stored.cgroup_parent, &id, None);
+        let _ = fs::remove_dir_all(paths.lc_root.join(&id));
+        let _ = fs::remove_dir_all(&paths.run_dir);
+        // Rename first so a `kill -9` mid-removal leaves no half-removed container.
+        let doomed = self.layout.containers_dir().join(format!(".rm-{id}"));
+        fs::rename(&paths.dir, &doomed).ctx("rename container dir for removal", &paths.dir)?;
+        fs::remove_dir_all(&doomed).ctx("remove container dir", &doomed)?;
+        if opts.volumes {
+            let anon = stored
+                .anonymous_volumes
+                .values()
+                .chain(stored.image_volumes.iter().map(|(_, n)| n));
+            for name in anon {
+                let _ = volumes::remove_volume(&self.layout, name);
+            }
+        }
+        Ok(())
+    }
+
+    fn inspect(&self, key: &str) -> Result<ContainerInfo> {
+        let id = self.resolve(key)?;
+        let state = self.reconcile(&id)?;
+        let stored = self.load_stored(&id)?;
+        let anonymous_volumes = stored
+            .anonymous_volumes
+            .values()
+            .cloned()
+            .chain(stored.image_volumes.iter().map(|(_, n)| n.clone()))
+            .collect();
+        Ok(ContainerInfo {
+            state,
+            spec: stored.spec,
+            anonymous_volumes,
+        })
+    }
+
+    fn list(&self) -> Result<Vec<ContainerInfo>> {
+        let mut out = Vec::new();
+        for id in self.ids()? {
+            match self.inspect(&id) {
+                Ok(i) => out.push(i),
+                Err(ContainerError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    fn exec(&self, key: &str, spec: &ExecSpec, io: ExecIo) -> Result<i32> {
+        let id = self.resolve(key)?;
+        self.client(&id, "exec")?
+            .exec(spec, [io.stdin, io.stdout, io.stderr])
+    }
+
+    fn exec_output(&self, key: &str, spec: &ExecSpec) -> Result<ExecOutput> {
+        let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| ContainerError::sys("pipe", e))?;
+        let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| ContainerError::sys("pipe", e))?;
+        let read_all = |fd: OwnedFd| {
+            std::thread::spawn(move || {
+                let mut v = Vec::new();
+                let _ = fs::File::from(fd).read_to_end(&mut v);
+                v
+            })
+        };
+        let t_out = read_all(out_r);
+        let t_err = read_all(err_r);
+        let code = self.exec(
+            key,
+            spec,
+            ExecIo {
+                stdin: None,
+                stdout: Some(out_w),
+                stderr: Some(err_w),
+            },
+        );
+        let stdout = t_out.join().unwrap_or_default();
+        let stderr = t_err.join().unwrap_or_default();
+        Ok(ExecOutput {
+            exit_code: code?,
+            stdout,
+            stderr,
+        })
+    }
+
+    fn logs(&self, key: &str, opts: &LogOptions) -> Result<LogIter> {
+        let id = self.resolve(key)?;
+        let this = self.clone();
+        let id2 = id.clone();
+        let is_done = Box::new(move || match this.reconcile(&id2) {
+            Ok(st) => !st.status.needs_monitor(),
+            Err(_) => true,
+        });
+        let reader = LogReader::open(self.layout.container(&id).log(), opts, is_done)?;
+        Ok(Box::new(reader))
+    }
+
+    fn wait(&self, key: &str) -> Result<i32> {
+        let id = self.resolve(key)?;
+        loop {
+            let state = self.reconcile(&id)?;
+            if !state.status.needs_monitor() {
+                return Ok(state.exit_code.unwrap_or(0));
+            }
+            let paths = self.layout.container(&id);
+            match MonitorClient::connect(&id, &paths.socket()) {
+                Some(c) => {
+                    if let Ok(Response::Exited { exit_code }) = c.call(&Request::Wait, None) {
+                        // The monitor answers just before it exits; let it finish writing.
+                        let _ = self.reconcile(&id);
+                        return Ok(exit_code);
+                    }
+                }
+                None => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The per-container monitor process (the role conmon plays for podman).
+//!
+//! The client re-executes the rcompose binary as `rcompose __monitor <state_root> <run_root> <id>`
+//! with a "ready" pipe on fd 3. The monitor forks once more and the intermediate exits at once,
+//! so the monitor is re-parented away from the caller and calls `setsid` (double fork). It then
+//! mounts the rootfs, writes the OCI bundle, creates and starts the container with libcontainer
+//! (whose init becomes the monitor's child), reports `ok` or `err <message>` on the ready pipe and
+//! runs its event loop ([`server::Monitor::run`]) until the container has exited for good.
+
+pub mod init;
+pub mod logfile;
+pub mod protocol;
+pub mod server;
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::ExitCode;
+
+use nix::unistd::{ForkResult, fork, setsid};
+
+use crate::runtime::container::paths::Layout;
+
+/// The first argument that selects the monitor entry point.
+pub const MONITOR_ARG: &str = "__monitor";
+/// The fd on which the monitor reports startup success or failure.
+pub const READY_FD: i32 = 3;
+
+/// Entry point: `args` are the arguments after `__monitor`.
+pub fn main(args: &[String]) -> ExitCode {
+    let [state_root, run_root, id] = args else {
+        eprintln!("usage: rcompose __monitor <state_root> <run_root> <id>");
+        return ExitCode::from(2);
+    };
+    // SAFETY: fd 3 was set up by the client as the ready pipe; we take ownership of it.
+    let ready = unsafe { OwnedFd::from_raw_fd(READY_FD) };
+    if nix::fcntl::fcntl(&ready, nix::fcntl::FcntlArg::F_GETFD).is_err() {
+        eprintln!("rcompose __monitor: no ready pipe on fd {READY_FD}");
+        return ExitCode::from(2);
+    }
+    // SAFETY: this process was just exec'd and is single-threaded.
+    match unsafe { fork() } {
+        Ok(ForkResult::Parent { .. }) => return ExitCode::SUCCESS,
+        Ok(ForkResult::Child) => {}
+        Err(e) => {
+            report(ready, Err(format!("fork: {e}")));
+            return ExitCode::FAILURE;
+        }
+    }
+    let _ = setsid();
+    // Do not pin the caller's working directory (or the mount it lives on).
+    let _ = std::env::set_current_dir("/");
+    let layout = Layout::new(state_root, run_root);
+    let paths = layout.container(id);
+    redirect_stdio(&paths.monitor_log());
+
+    let t0 = std::time::Instant::now();
+    let mut monitor = match server::Monitor::new(layout, id) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("monitor {id}: {e}");
+            report(ready, Err(e.to_string()));
+            return ExitCode::FAILURE;
+        }
+    };
+    let t1 = std::time::Instant::now();
+    let started = monitor.prepare().and_then(|()| {
+        let t2 = std::time::Instant::now();
+        monitor.start_container().map(|()| t2)
+    });
+    let t2 = match started {
+        Ok(t2) => t2,
+        Err(e) => {
+            eprintln!("monitor {id}: {e}");
+            monitor.fail_startup(&e);
+            report(ready, Err(e.to_string()));
+            return ExitCode::FAILURE;
+        }
+    };
+    report(ready, Ok(()));
+    eprintln!(
+        "monitor {id}: started (setup {:?}, rootfs+volumes+spec {:?}, libcontainer create+start {:?})",
+        t1 - t0,
+        t2 - t1,
+        t2.elapsed()
+    );
+    monitor.run();
+    ExitCode::SUCCESS
+}
+
+fn report(ready: OwnedFd, r: Result<(), String>) {
+    let mut f = std::fs::File::from(ready);
+    let msg = match r {
+        Ok(()) => "ok\n".to_string(),
+        Err(e) => format!("err {}\n", e.replace('\n', " ")),
+    };
+    let _ = f.write_all(msg.as_bytes());
+}
+
+fn redirect_stdio(log: &std::path::Path) {
+    if let Ok(null) = std::fs::File::open("/dev/null") {
+        let _ = nix::unistd::dup2_stdin(&null);
+    }
+    if let Ok(f) = OpenOptions::new().create(true).append(true).open(log) {
+        let _ = nix::unistd::dup2_stdout(&f);
+        let _ = nix::unistd::dup2_stderr(&f);
+        let _ = f.as_raw_fd();
+    }
+}

@@ -1,0 +1,1014 @@
+//! The monitor's single-threaded event loop: it owns the container (libcontainer `build()` must
+//! run while the process is single-threaded: it forks with a raw `clone3`), the log pipes, the
+//! socket, restarts, stop timeouts, healthchecks and exec'd processes.
+//!
+//! Everything is multiplexed with `poll(2)` over a signalfd (SIGCHLD, SIGTERM, SIGINT, SIGHUP),
+//! the listening socket, the container's stdout/stderr pipes and the running probe's output.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Read;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use libcontainer::container::Container;
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::syscall::syscall::SyscallType;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{Pid, pipe2};
+
+use super::init::RcomposeExecutor;
+use super::logfile::{LineBuffer, LogWriter};
+use super::protocol::{Request, Response, recv_request, send_response};
+use crate::runtime::container::error::{ContainerError, IoContext, Result};
+use crate::runtime::container::oci::{self, OciInputs};
+use crate::runtime::container::paths::{ContainerPaths, Layout};
+use crate::runtime::container::rootfs;
+use crate::runtime::container::spec::{
+    ContainerSpec, ExecSpec, HealthTest, MountKind, RestartPolicy, StoredSpec,
+};
+use crate::runtime::container::state::{
+    ContainerState, HealthState, HealthStatus, ProbeResult, ProcId, Status,
+};
+use crate::runtime::container::user::{self, ResolvedUser};
+use crate::runtime::container::volumes;
+
+const MAX_PROBE_OUTPUT: usize = 4096;
+const BACKOFF_START: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(10);
+
+struct Pipe {
+    fd: OwnedFd,
+    lines: LineBuffer,
+    stream: &'static str,
+}
+
+struct Probe {
+    pid: Pid,
+    out: Option<OwnedFd>,
+    buf: Vec<u8>,
+    start: chrono::DateTime<Utc>,
+    deadline: Instant,
+    timed_out: bool,
+}
+
+struct Exec {
+    conn: UnixStream,
+}
+
+/// One monitor = one container.
+pub struct Monitor {
+    id: String,
+    layout: Layout,
+    paths: ContainerPaths,
+    stored: StoredSpec,
+    state: ContainerState,
+    user: ResolvedUser,
+    container: Option<Container>,
+    init_pid: Option<Pid>,
+    pipes: Vec<Pipe>,
+    log: LogWriter,
+    listener: UnixListener,
+    sigfd: SignalFd,
+    waiters: Vec<UnixStream>,
+    execs: HashMap<i32, Exec>,
+    probe: Option<Probe>,
+    next_probe: Option<Instant>,
+    stop_deadline: Option<Instant>,
+    restart_at: Option<Instant>,
+    run_started: Instant,
+    backoff: Duration,
+    done: bool,
+}
+
+fn set_nonblocking(fd: BorrowedFd<'_>) -> nix::Result<()> {
+    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map(|_| ())
+}
+
+/// Threads of this process (the monitor must stay single-threaded: libcontainer forks with a
+/// raw `clone3`, which does not run glibc's atfork handlers).
+fn thread_count() -> usize {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Threads:"))
+                .and_then(|n| n.trim().parse().ok())
+        })
+        .unwrap_or(1)
+}
+
+fn lc_err(e: impl std::fmt::Display) -> ContainerError {
+    ContainerError::Libcontainer(e.to_string())
+}
+
+impl Monitor {
+    /// Sets up the monitor: signals, socket, state, rootfs, volumes and the OCI bundle.
+    pub fn new(layout: Layout, id: &str) -> Result<Self> {
+        let paths = layout.container(id);
+        let stored: StoredSpec = serde_json::from_slice(
+            &fs::read(paths.spec()).ctx("read container spec", paths.spec())?,
+        )
+        .map_err(|e| ContainerError::CorruptState {
+            path: paths.spec(),
+            reason: e.to_string(),
+        })?;
+        let mut state = ContainerState::load(&paths.state())?;
+        state.monitor = ProcId::of(std::process::id() as i32);
+        state.boot_id = crate::runtime::container::state::boot_id();
+        state.error = None;
+        state.stopped_by_user = false;
+        // A (re)start by the user begins a new restart-policy budget, as in docker.
+        state.restart_count = 0;
+        state.save(&paths.state())?;
+
+        let mut mask = SigSet::empty();
+        for s in [
+            Signal::SIGCHLD,
+            Signal::SIGTERM,
+            Signal::SIGINT,
+            Signal::SIGHUP,
+        ] {
+            mask.add(s);
+        }
+        mask.thread_block()
+            .map_err(|e| ContainerError::sys("block signals", e))?;
+        let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+            .map_err(|e| ContainerError::sys("signalfd", e))?;
+
+        fs::create_dir_all(&paths.run_dir).ctx("create run dir", &paths.run_dir)?;
+        let sock = paths.socket();
+        let _ = fs::remove_file(&sock);
+        let listener = UnixListener::bind(&sock).ctx("bind monitor socket", &sock)?;
+        listener
+            .set_nonblocking(true)
+            .ctx("set socket non-blocking", &sock)?;
+
+        let log = LogWriter::open(&paths.log(), stored.spec.log.clone())
+            .ctx("open container log", paths.log())?;
+
+        let m = Monitor {
+            id: id.to_string(),
+            layout,
+            paths,
+            stored,
+            state,
+            user: ResolvedUser {
+                uid: 0,
+                gid: 0,
+                additional_gids: Vec::new(),
+                home: "/".into(),
+            },
+            container: None,
+            init_pid: None,
+            pipes: Vec::new(),
+            log,
+            listener,
+            sigfd,
+            waiters: Vec::new(),
+            execs: HashMap::new(),
+            probe: None,
+            next_probe: None,
+            stop_deadline: None,
+            restart_at: None,
+            run_started: Instant::now(),
+            backoff: BACKOFF_START,
+            done: false,
+        };
+        Ok(m)
+    }
+
+    fn spec(&self) -> &ContainerSpec {
+        &self.stored.spec
+    }
+
+    /// Rootfs, user, volumes, /etc files and `b/config.json`.
+    pub fn prepare(&mut self) -> Result<()> {
+        rootfs::mount_rootfs(&self.paths, &self.stored.spec.lower_dirs)?;
+        let root = self.paths.rootfs();
+        self.user = user::resolve(&root, self.spec().user.as_deref(), &self.spec().group_add)?;
+        let mut sources = Vec::new();
+        for (i, m) in self.spec().mounts.iter().enumerate() {
+            let src = match &m.kind {
+                MountKind::Volume { name, nocopy } => Some(self.volume(name, *nocopy, &m.target)?),
+                MountKind::Anonymous { nocopy } => {
+                    let name = self
+                        .stored
+                        .anonymous_volumes
+                        .get(&i)
+                        .cloned()
+                        .ok_or_else(|| {
+                            ContainerError::InvalidSpec(format!("no volume for {:?}", m.target))
+                        })?;
+                    Some(self.volume(&name, *nocopy, &m.target)?)
+                }
+                MountKind::Bind {
+                    source,
+                    create_host_path,
+                    ..
+                } => {
+                    if !source.exists() {
+                        if *create_host_path {
+                            fs::create_dir_all(source).ctx("create bind source", source)?;
+                        } else {
+                            return Err(ContainerError::InvalidSpec(format!(
+                                "bind source {} does not exist",
+                                source.display()
+                            )));
+                        }
+                    }
+                    None
+                }
+                MountKind::Tmpfs { .. } => None,
+            };
+            sources.push(src);
+        }
+        let mut image_volumes = Vec::new();
+        for (target, name) in self.stored.image_volumes.clone() {
+            let src = self.volume(&name, false, &target)?;
+            image_volumes.push((target, src));
+        }
+        let etc = self.paths.etc();
+        fs::create_dir_all(&etc).ctx("create etc dir", &etc)?;
+        let hostname = self
+            .spec()
+            .hostname
+            .clone()
+            .unwrap_or_else(|| oci::default_hostname(&self.id));
+        let mut etc_files = Vec::new();
+        if !matches!(
+            self.spec().network,
+            crate::runtime::container::spec::NetworkMode::Host
+        ) {
+            fs::write(etc.join("hostname"), format!("{hostname}\n"))
+                .ctx("write hostname", etc.join("hostname"))?;
+            fs::write(
+                etc.join("hosts"),
+                format!(
+                    "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+                ),
+            )
+            .ctx("write hosts", etc.join("hosts"))?;
+            etc_files.push(("/etc/hostname".to_string(), etc.join("hostname")));
+            etc_files.push(("/etc/hosts".to_string(), etc.join("hosts")));
+        }
+        let resolv = fs::read("/etc/resolv.conf").unwrap_or_default();
+        fs::write(etc.join("resolv.conf"), resolv)
+            .ctx("write resolv.conf", etc.join("resolv.conf"))?;
+        etc_files.push(("/etc/resolv.conf".to_string(), etc.join("resolv.conf")));
+
+        let spec = oci::build_spec(
+            self.spec(),
+            &OciInputs {
+                id: &self.id,
+                rootfs: &root,
+                user: &self.user,
+                volume_sources: &sources,
+                etc_files: &etc_files,
+                cgroup_parent: &self.stored.cgroup_parent,
+                image_volumes: &image_volumes,
+            },
+        )?;
+        let bundle = self.paths.bundle();
+        fs::create_dir_all(&bundle).ctx("create bundle", &bundle)?;
+        spec.save(bundle.join("config.json"))
+            .map_err(|e| ContainerError::Oci(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Host path of a volume; a new one is populated from the image content at `target`.
+    fn volume(&self, name: &str, nocopy: bool, target: &str) -> Result<std::path::PathBuf> {
+        let created = volumes::ensure_volume(&self.layout, name)?;
+        let data = self.layout.volume_data(name);
+        if created && !nocopy {
+            let src = self.paths.rootfs().join(target.trim_start_matches('/'));
+            volumes::populate(&src, &data)?;
+        }
+        Ok(data)
+    }
+
+    fn save(&mut self) {
+        if let Err(e) = self.state.save(&self.paths.state()) {
+            eprintln!("monitor: saving state: {e}");
+        }
+    }
+
+    /// Creates and starts the container (one run). Must be called single-threaded.
+    pub fn start_container(&mut self) -> Result<()> {
+        debug_assert_eq!(
+            thread_count(),
+            1,
+            "libcontainer build() needs a single thread"
+        );
+        let lc_dir = self.paths.lc_root.join(&self.id);
+        if lc_dir.exists() {
+            if let Ok(mut old) = Container::load(lc_dir.clone()) {
+                let _ = old.delete(true);
+            }
+            let _ = fs::remove_dir_all(&lc_dir);
+        }
+        fs::create_dir_all(&self.paths.lc_root)
+            .ctx("create libcontainer root", &self.paths.lc_root)?;
+        let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| ContainerError::sys("pipe", e))?;
+        let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| ContainerError::sys("pipe", e))?;
+        let mut c = ContainerBuilder::new(self.id.clone(), SyscallType::Linux)
+            .with_root_path(self.paths.lc_root.clone())
+            .map_err(lc_err)?
+            .with_executor(RcomposeExecutor {
+                init: self.spec().init,
+            })
+            .with_stdout(out_w)
+            .with_stderr(err_w)
+            .as_init(self.paths.bundle())
+            .with_systemd(false)
+            .with_detach(true)
+            .build()
+            .map_err(lc_err)?;
+        if let Err(e) = c.start() {
+            let _ = c.delete(true);
+            return Err(lc_err(e));
+        }
+        let pid = c
+            .pid()
+            .map(|p| Pid::from_raw(p.as_raw()))
+            .ok_or_else(|| lc_err("container has no pid after start"))?;
+        for fd in [&out_r, &err_r] {
+            set_nonblocking(fd.as_fd())
+                .map_err(|e| ContainerError::sys("set pipe non-blocking", e))?;
+        }
+        self.pipes = vec![
+            Pipe {
+                fd: out_r,
+                lines: LineBuffer::default(),
+                stream: "stdout",
+            },
+            Pipe {
+                fd: err_r,
+                lines: LineBuffer::default(),
+                stream: "stderr",
+            },
+        ];
+        self.container = Some(c);
+        self.init_pid = Some(pid);
+        self.run_started = Instant::now();
+        self.state.status = Status::Running;
+        self.state.pid = Some(pid.as_raw());
+        self.state.init = ProcId::of(pid.as_raw());
+        self.state.started_at = Some(Utc::now());
+        self.state.exit_code = None;
+        self.state.error = None;
+        self.state.health = None;
+        self.next_probe = None;
+        if let Some(hc) = self.stored.spec.healthcheck.clone()
+            && hc.test != HealthTest::None
+        {
+            self.state.health = Some(HealthState {
+                status: HealthStatus::Starting,
+                failing_streak: 0,
+                log: Vec::new(),
+            });
+            let first = if hc.start_period > Duration::ZERO {
+                hc.start_interval
+            } else {
+                hc.interval
+            };
+            self.next_probe = Some(Instant::now() + first);
+        }
+        self.save();
+        Ok(())
+    }
+
+    /// The event loop; returns when the container has exited for good.
+    pub fn run(&mut self) {
+        while !self.done {
+            let now = Instant::now();
+            let deadline = [
+                self.stop_deadline,
+                self.restart_at,
+                self.next_probe,
+                self.probe.as_ref().map(|p| p.deadline),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let timeout = match deadline {
+                Some(d) => {
+                    let ms = d.saturating_duration_since(now).as_millis().min(60_000) as u16;
+                    PollTimeout::from(ms.max(1))
+                }
+                None => PollTimeout::from(60_000u16),
+            };
+            let (sig_ready, sock_ready, pipe_ready, probe_ready) = {
+                let mut fds = vec![
+                    PollFd::new(self.sigfd.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
+                ];
+                for p in &self.pipes {
+                    fds.push(PollFd::new(p.fd.as_fd(), PollFlags::POLLIN));
+                }
+                let probe_fd = self.probe.as_ref().and_then(|p| p.out.as_ref());
+                if let Some(fd) = probe_fd {
+                    fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+                }
+                if let Err(e) = poll(&mut fds, timeout)
+                    && e != nix::Error::EINTR
+                {
+                    eprintln!("monitor: poll: {e}");
+                }
+                let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+                let n = self.pipes.len();
+                let pipe_ready: Vec<bool> = fds[2..2 + n].iter().map(ready).collect();
+                let probe_ready = probe_fd.is_some() && ready(&fds[2 + n]);
+                (ready(&fds[0]), ready(&fds[1]), pipe_ready, probe_ready)
+            };
+            for (i, r) in pipe_ready.iter().enumerate().rev() {
+                if *r {
+                    self.read_pipe(i);
+                }
+            }
+            if probe_ready {
+                self.read_probe();
+            }
+            if sig_ready {
+                self.handle_signals();
+            }
+            if sock_ready {
+                self.accept();
+            }
+            self.timers();
+        }
+        // Exec'd processes died with the container's pid namespace.
+        self.reap();
+        for (_, ex) in self.execs.drain() {
+            let _ = send_response(&ex.conn, &Response::ExecExited { exit_code: 137 });
+        }
+        for w in self.waiters.drain(..) {
+            let _ = send_response(
+                &w,
+                &Response::Exited {
+                    exit_code: self.state.exit_code.unwrap_or(-1),
+                },
+            );
+        }
+        let _ = fs::remove_file(self.paths.socket());
+        let _ = fs::remove_dir(&self.paths.run_dir);
+    }
+
+    /// Reads one pipe; on EOF closes it. Returns false at EOF.
+    fn read_pipe(&mut self, i: usize) -> bool {
+        let mut buf = [0u8; 65536];
+        let p = &mut self.pipes[i];
+        match nix::unistd::read(&p.fd, &mut buf) {
+            Ok(0) => {
+                if let Some(rest) = p.lines.flush() {
+                    let _ = self.log.write(p.stream, &rest);
+                }
+                self.pipes.remove(i);
+                false
+            }
+            Ok(n) => {
+                for line in p.lines.push(&buf[..n]) {
+                    if let Err(e) = self.log.write(p.stream, &line) {
+                        eprintln!("monitor: writing log: {e}");
+                    }
+                }
+                true
+            }
+            Err(nix::Error::EAGAIN) | Err(nix::Error::EINTR) => true,
+            Err(e) => {
+                eprintln!("monitor: reading {}: {e}", p.stream);
+                self.pipes.remove(i);
+                false
+            }
+        }
+    }
+
+    /// Reads the pipes until EOF (the container is gone, so the writers close soon).
+    fn drain_pipes(&mut self) {
+        let until = Instant::now() + Duration::from_millis(500);
+        while !self.pipes.is_empty() && Instant::now() < until {
+            {
+                let mut fds: Vec<PollFd> = self
+                    .pipes
+                    .iter()
+                    .map(|p| PollFd::new(p.fd.as_fd(), PollFlags::POLLIN))
+                    .collect();
+                let _ = poll(&mut fds, PollTimeout::from(50u16));
+            }
+            for i in (0..self.pipes.len()).rev() {
+                self.read_pipe(i);
+            }
+        }
+        for p in self.pipes.drain(..) {
+            let mut p = p;
+            if let Some(rest) = p.lines.flush() {
+                let _ = self.log.write(p.stream, &rest);
+            }
+        }
+    }
+
+    fn handle_signals(&mut self) {
+        while let Ok(Some(info)) = self.sigfd.read_signal() {
+            match Signal::try_from(info.ssi_signo as i32) {
+                Ok(Signal::SIGCHLD) => self.reap(),
+                Ok(_) => {
+                    // The monitor was asked to terminate: stop the container first.
+                    self.request_stop(None);
+                }
+                Err(_) => {}
+            }
+        }
+        // A SIGCHLD may have been coalesced: reap anyway.
+        self.reap();
+    }
+
+    fn reap(&mut self) {
+        loop {
+            let st = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(_) => return,
+                Ok(st) => st,
+            };
+            let (pid, code) = match st {
+                WaitStatus::Exited(p, c) => (p, c),
+                WaitStatus::Signaled(p, s, _) => (p, 128 + s as i32),
+                _ => continue,
+            };
+            if Some(pid) == self.init_pid {
+                self.on_container_exit(code);
+            } else if let Some(ex) = self.execs.remove(&pid.as_raw()) {
+                let _ = send_response(&ex.conn, &Response::ExecExited { exit_code: code });
+            } else if self.probe.as_ref().is_some_and(|p| p.pid == pid) {
+                self.finish_probe(code);
+            }
+        }
+    }
+
+    fn on_container_exit(&mut self, code: i32) {
+        self.drain_pipes();
+        self.init_pid = None;
+        if let Some(mut c) = self.container.take()
+            && let Err(e) = c.delete(true)
+        {
+            eprintln!("monitor: deleting libcontainer state: {e}");
+        }
+        if let Some(p) = self.probe.take() {
+            let _ = kill(p.pid, Signal::SIGKILL);
+        }
+        self.next_probe = None;
+        self.stop_deadline = None;
+        self.state.pid = None;
+        self.state.init = None;
+        self.state.exit_code = Some(code);
+        self.state.finished_at = Some(Utc::now());
+        let restart = !self.state.stopped_by_user
+            && match self.spec().restart {
+                RestartPolicy::No => false,
+                RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
+                RestartPolicy::OnFailure { max_retries } => {
+                    code != 0 && max_retries.is_none_or(|n| self.state.restart_count < n)
+                }
+            };
+        if restart {
+            if self.run_started.elapsed() >= BACKOFF_RESET_AFTER {
+                self.backoff = BACKOFF_START;
+            }
+            self.restart_at = Some(Instant::now() + self.backoff);
+            self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+            self.state.status = Status::Restarting;
+            self.save();
+        } else {
+            self.finalize();
+        }
+    }
+
+    /// The container will not run again under this monitor: unmount, record, exit the loop.
+    fn finalize(&mut self) {
+        self.restart_at = None;
+        if let Err(e) = rootfs::unmount_rootfs(&self.paths) {
+            eprintln!("monitor: {e}");
+        }
+        self.state.status = Status::Exited;
+        self.state.monitor = None;
+        self.save();
+        self.done = true;
+    }
+
+    fn timers(&mut self) {
+        let now = Instant::now();
+        if self.stop_deadline.is_some_and(|d| now >= d) {
+            self.stop_deadline = None;
+            if let Some(pid) = self.init_pid {
+                self.thaw();
+                let _ = kill(pid, Signal::SIGKILL);
+            }
+        }
+        if self.restart_at.is_some_and(|d| now >= d) {
+            self.restart_at = None;
+            self.state.restart_count += 1;
+            if let Err(e) = self.start_container() {
+                eprintln!("monitor: restart failed: {e}");
+                self.state.error = Some(e.to_string());
+                self.finalize();
+            }
+        }
+        if let Some(p) = &mut self.probe
+            && now >= p.deadline
+            && !p.timed_out
+        {
+            p.timed_out = true;
+            let _ = kill(p.pid, Signal::SIGKILL);
+        }
+        if self.next_probe.is_some_and(|d| now >= d) && self.probe.is_none() {
+            self.next_probe = None;
+            if self.state.status == Status::Running {
+                self.start_probe();
+            } else {
+                self.schedule_probe();
+            }
+        }
+    }
+
+    fn thaw(&mut self) {
+        if self.state.status == Status::Paused
+            && let Some(c) = &mut self.container
+        {
+            if let Err(e) = c.resume() {
+                eprintln!("monitor: resume: {e}");
+            }
+            self.state.status = Status::Running;
+            self.save();
+        }
+    }
+
+    fn request_stop(&mut self, timeout: Option<Duration>) {
+        self.state.stopped_by_user = true;
+        match self.state.status {
+            Status::Running | Status::Paused => {
+                let sig = oci::parse_signal(&self.spec().effective_stop_signal())
+                    .unwrap_or(Signal::SIGTERM);
+                if let Some(pid) = self.init_pid {
+                    let _ = kill(pid, sig);
+                }
+                self.thaw();
+                let grace = timeout.unwrap_or_else(|| self.spec().effective_stop_grace());
+                let d = Instant::now() + grace;
+                self.stop_deadline = Some(self.stop_deadline.map_or(d, |old| old.min(d)));
+                self.save();
+            }
+            Status::Restarting => self.finalize(),
+            Status::Created | Status::Exited => {
+                if self.init_pid.is_none() {
+                    self.finalize();
+                }
+            }
+        }
+    }
+
+    fn accept(&mut self) {
+        loop {
+            let conn = match self.listener.accept() {
+                Ok((c, _)) => c,
+                Err(_) => return,
+            };
+            let _ = conn.set_nonblocking(false);
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+            let _ = conn.set_write_timeout(Some(Duration::from_secs(5)));
+            match recv_request(&conn) {
+                Ok((req, fds)) => self.handle(conn, req, fds),
+                Err(e) => {
+                    let _ = send_response(
+                        &conn,
+                        &Response::Error {
+                            message: e.to_string(),
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, conn: UnixStream, req: Request, fds: Vec<OwnedFd>) {
+        let err = |conn: &UnixStream, message: String| {
+            let _ = send_response(conn, &Response::Error { message });
+        };
+        match req {
+            Request::State => {
+                let _ = send_response(
+                    &conn,
+                    &Response::State {
+                        state: Box::new(self.state.clone()),
+                    },
+                );
+            }
+            Request::Wait => self.waiters.push(conn),
+            Request::Stop { timeout_ms } => {
+                self.waiters.push(conn);
+                self.request_stop(timeout_ms.map(Duration::from_millis));
+            }
+            Request::Kill { signal } => {
+                let Ok(sig) = Signal::try_from(signal) else {
+                    return err(&conn, format!("invalid signal {signal}"));
+                };
+                match (self.state.status, self.init_pid) {
+                    (Status::Running | Status::Paused, Some(pid)) => {
+                        if sig == Signal::SIGKILL {
+                            self.state.stopped_by_user = true;
+                            self.save();
+                        }
+                        let r = kill(pid, sig);
+                        if sig == Signal::SIGKILL {
+                            self.thaw();
+                        }
+                        match r {
+                            Ok(()) => {
+                                let _ = send_response(&conn, &Response::Ok);
+                            }
+                            Err(e) => err(&conn, format!("kill: {e}")),
+                        }
+                    }
+                    (st, _) => err(&conn, format!("container {} is {st}", self.id)),
+                }
+            }
+            Request::Pause => {
+                if self.state.status != Status::Running {
+                    return err(
+                        &conn,
+                        format!("container {} is {}", self.id, self.state.status),
+                    );
+                }
+                match self.container.as_mut().map(|c| c.pause()) {
+                    Some(Ok(())) => {
+                        self.state.status = Status::Paused;
+                        self.save();
+                        let _ = send_response(&conn, &Response::Ok);
+                    }
+                    Some(Err(e)) => err(&conn, format!("pause: {e}")),
+                    None => err(&conn, "no container".into()),
+                }
+            }
+            Request::Unpause => {
+                if self.state.status != Status::Paused {
+                    return err(
+                        &conn,
+                        format!("container {} is {}", self.id, self.state.status),
+                    );
+                }
+                match self.container.as_mut().map(|c| c.resume()) {
+                    Some(Ok(())) => {
+                        self.state.status = Status::Running;
+                        self.save();
+                        let _ = send_response(&conn, &Response::Ok);
+                    }
+                    Some(Err(e)) => err(&conn, format!("unpause: {e}")),
+                    None => err(&conn, "no container".into()),
+                }
+            }
+            Request::Exec {
+                spec,
+                stdin,
+                stdout,
+                stderr,
+            } => {
+                if self.state.status != Status::Running {
+                    return err(
+                        &conn,
+                        format!("container {} is {}", self.id, self.state.status),
+                    );
+                }
+                let mut fds = fds.into_iter();
+                let io = [stdin, stdout, stderr].map(|want| if want { fds.next() } else { None });
+                match self.spawn_exec(&spec, io) {
+                    Ok(pid) => {
+                        let _ = send_response(&conn, &Response::ExecStarted { pid: pid.as_raw() });
+                        self.execs.insert(pid.as_raw(), Exec { conn });
+                    }
+                    Err(e) => err(&conn, e.to_string()),
+                }
+            }
+        }
+    }
+
+    /// Starts a process in the running container (tenant); it becomes our child.
+    fn spawn_exec(&self, spec: &ExecSpec, io: [Option<OwnedFd>; 3]) -> Result<Pid> {
+        if spec.args.is_empty() {
+            return Err(ContainerError::InvalidSpec("exec: empty command".into()));
+        }
+        let user = match &spec.user {
+            Some(u) => user::resolve(&self.paths.rootfs(), Some(u), &[])?,
+            None => self.user.clone(),
+        };
+        // Missing streams are /dev/null, never the monitor's own stdio (its diagnostics log).
+        let null = || -> Result<OwnedFd> {
+            fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+                .map(OwnedFd::from)
+                .ctx("open", "/dev/null")
+        };
+        let [stdin, stdout, stderr] = io;
+        let stdin = match stdin {
+            Some(fd) => fd,
+            None => null()?,
+        };
+        let stdout = match stdout {
+            Some(fd) => fd,
+            None => null()?,
+        };
+        let stderr = match stderr {
+            Some(fd) => fd,
+            None => null()?,
+        };
+        let b = ContainerBuilder::new(self.id.clone(), SyscallType::Linux)
+            .with_root_path(self.paths.lc_root.clone())
+            .map_err(lc_err)?
+            .with_executor(RcomposeExecutor { init: false })
+            .with_stdin(stdin)
+            .with_stdout(stdout)
+            .with_stderr(stderr);
+        let env: std::collections::HashMap<String, String> = spec
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        b.as_tenant()
+            .with_container_args(spec.args.clone())
+            .with_env(env)
+            .with_cwd(spec.working_dir.clone())
+            .with_user(Some(user.uid))
+            .with_group(Some(user.gid))
+            .with_additional_gids(user.additional_gids.clone())
+            .with_detach(true)
+            .build()
+            .map(|p| Pid::from_raw(p.as_raw()))
+            .map_err(lc_err)
+    }
+
+    fn schedule_probe(&mut self) {
+        let Some(hc) = &self.spec().healthcheck else {
+            return;
+        };
+        let in_start = self.run_started.elapsed() < hc.start_period;
+        let starting = self
+            .state
+            .health
+            .as_ref()
+            .is_some_and(|h| h.status == HealthStatus::Starting);
+        let every = if in_start && starting {
+            hc.start_interval
+        } else {
+            hc.interval
+        };
+        self.next_probe = Some(Instant::now() + every);
+    }
+
+    fn start_probe(&mut self) {
+        let Some(hc) = self.spec().healthcheck.clone() else {
+            return;
+        };
+        let args = match &hc.test {
+            HealthTest::None => return,
+            HealthTest::Cmd(a) => a.clone(),
+            HealthTest::CmdShell(s) => vec!["/bin/sh".into(), "-c".into(), s.clone()],
+        };
+        let start = Utc::now();
+        let spawn = || -> Result<(Pid, OwnedFd)> {
+            let (r, w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| ContainerError::sys("pipe", e))?;
+            let w2 = w.try_clone().ctx("dup probe pipe", "pipe")?;
+            let devnull = fs::File::open("/dev/null").ctx("open", "/dev/null")?;
+            let pid = self.spawn_exec(
+                &ExecSpec::new(args.clone()),
+                [Some(devnull.into()), Some(w), Some(w2)],
+            )?;
+            set_nonblocking(r.as_fd()).map_err(|e| ContainerError::sys("non-blocking", e))?;
+            Ok((pid, r))
+        };
+        match spawn() {
+            Ok((pid, out)) => {
+                self.probe = Some(Probe {
+                    pid,
+                    out: Some(out),
+                    buf: Vec::new(),
+                    start,
+                    deadline: Instant::now() + hc.timeout,
+                    timed_out: false,
+                });
+            }
+            Err(e) => {
+                self.record_probe(ProbeResult {
+                    start,
+                    end: Utc::now(),
+                    exit_code: -1,
+                    output: e.to_string(),
+                });
+            }
+        }
+    }
+
+    fn read_probe(&mut self) {
+        let Some(p) = &mut self.probe else { return };
+        let Some(fd) = &p.out else { return };
+        let mut buf = [0u8; 4096];
+        match nix::unistd::read(fd, &mut buf) {
+            Ok(0) => p.out = None,
+            Ok(n) => {
+                let room = MAX_PROBE_OUTPUT.saturating_sub(p.buf.len());
+                p.buf.extend_from_slice(&buf[..n.min(room)]);
+            }
+            Err(nix::Error::EAGAIN) | Err(nix::Error::EINTR) => {}
+            Err(_) => p.out = None,
+        }
+    }
+
+    fn finish_probe(&mut self, code: i32) {
+        let Some(mut p) = self.probe.take() else {
+            return;
+        };
+        if let Some(fd) = p.out.take() {
+            let mut f = fs::File::from(fd);
+            let mut rest = Vec::new();
+            let _ = f.read_to_end(&mut rest);
+            let room = MAX_PROBE_OUTPUT.saturating_sub(p.buf.len());
+            p.buf.extend_from_slice(&rest[..rest.len().min(room)]);
+        }
+        let (exit_code, output) = if p.timed_out {
+            let t = self
+                .spec()
+                .healthcheck
+                .as_ref()
+                .map(|h| h.timeout)
+                .unwrap_or_default();
+            (-1, format!("Health check exceeded timeout ({t:?})"))
+        } else {
+            (code, String::from_utf8_lossy(&p.buf).into_owned())
+        };
+        self.record_probe(ProbeResult {
+            start: p.start,
+            end: Utc::now(),
+            exit_code,
+            output,
+        });
+    }
+
+    fn record_probe(&mut self, r: ProbeResult) {
+        let Some(hc) = self.spec().healthcheck.clone() else {
+            return;
+        };
+        if self.init_pid.is_none() {
+            return;
+        }
+        let in_start = self.run_started.elapsed() < hc.start_period;
+        let h = self.state.health.get_or_insert(HealthState {
+            status: HealthStatus::Starting,
+            failing_streak: 0,
+            log: Vec::new(),
+        });
+        if r.exit_code == 0 {
+            h.failing_streak = 0;
+            h.status = HealthStatus::Healthy;
+        } else if !(in_start && h.status == HealthStatus::Starting) {
+            h.failing_streak += 1;
+            if h.failing_streak >= hc.retries.max(1) {
+                h.status = HealthStatus::Unhealthy;
+            }
+        }
+        h.log.push(r);
+        if h.log.len() > 5 {
+            h.log.remove(0);
+        }
+        self.save();
+        self.schedule_probe();
+    }
+
+    /// Startup failed: clean up what `new`/`start_container` did and record the error.
+    pub fn fail_startup(&mut self, e: &ContainerError) {
+        self.state.error = Some(e.to_string());
+        self.state.exit_code = Some(128);
+        let lc_dir = self.paths.lc_root.join(&self.id);
+        if lc_dir.exists() {
+            if let Ok(mut c) = Container::load(lc_dir.clone()) {
+                let _ = c.delete(true);
+            }
+            let _ = fs::remove_dir_all(&lc_dir);
+        }
+        crate::runtime::container::cleanup::kill_and_remove_cgroups(
+            &self.stored.cgroup_parent,
+            &self.id,
+            None,
+        );
+        let _ = rootfs::unmount_rootfs(&self.paths);
+        self.state.status = Status::Exited;
+        self.state.monitor = None;
+        self.save();
+        let _ = fs::remove_file(self.paths.socket());
+        let _ = fs::remove_dir(&self.paths.run_dir);
+    }
+}
