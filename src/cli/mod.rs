@@ -2,6 +2,7 @@
 //! subcommands, each subcommand a thin layer over the pipeline stages.
 
 mod config;
+mod container;
 mod image;
 
 use std::io::Read;
@@ -79,6 +80,15 @@ pub struct GlobalArgs {
         value_name = "DIR"
     )]
     pub root: PathBuf,
+    /// Runtime state (sockets, pids) of the bundled runtime
+    #[arg(
+        long,
+        global = true,
+        env = "RCOMPOSE_RUN_ROOT",
+        default_value = "/run/rcompose",
+        value_name = "DIR"
+    )]
+    pub run_root: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -104,6 +114,9 @@ pub enum Command {
     /// Manage the images of the bundled image store
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Run single containers of the bundled runtime
+    #[command(subcommand)]
+    Container(container::ContainerCommand),
     /// Pull service images
     Pull(image::PullArgs),
     /// Show the rcompose version information
@@ -157,9 +170,19 @@ fn version(args: &VersionArgs) {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Container(cmd) = &cli.command {
+        return match container::run(&cli.global, cmd) {
+            Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+            Err(e) => {
+                eprintln!("{e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = match &cli.command {
         Command::Config(args) => host(&cli.global).and_then(|h| config::run(&cli.global, &h, args)),
         Command::Image(cmd) => image::run(&cli.global, cmd),
+        Command::Container(_) => Ok(()),
         Command::Pull(args) => host(&cli.global).and_then(|h| image::pull(&cli.global, &h, args)),
         Command::Version(args) => {
             version(args);
