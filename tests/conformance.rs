@@ -194,10 +194,10 @@ fn check_compose_go_case(dir: &Path) -> Result<(), String> {
         }
     }
     for pointer in strings(&expected["absent"]) {
-        if let Some(v) = pointer_target(&actual, &pointer) {
-            if !is_default("", v) {
-                errors.push(format!("{pointer}: expected absent, got {v}"));
-            }
+        if let Some(v) = pointer_target(&actual, &pointer)
+            && !is_default("", v)
+        {
+            errors.push(format!("{pointer}: expected absent, got {v}"));
         }
     }
     if let Some(names) = expected.get("service_names") {

@@ -51,14 +51,15 @@ fn check_service(dict: &Node, name: &str, svc: &Node) -> Result<(), LoadError> {
             format!("service {name:?} has neither an image nor a build context specified"),
         );
     }
-    if let Some(build) = svc.get("build") {
-        if build.get("dockerfile").is_some() && build.get("dockerfile_inline").is_some() {
-            return fail(
-                build,
-                &path.key("build"),
-                "dockerfile and dockerfile_inline are mutually exclusive".into(),
-            );
-        }
+    if let Some(build) = svc.get("build")
+        && build.get("dockerfile").is_some()
+        && build.get("dockerfile_inline").is_some()
+    {
+        return fail(
+            build,
+            &path.key("build"),
+            "dockerfile and dockerfile_inline are mutually exclusive".into(),
+        );
     }
     for (net, node) in svc
         .get("networks")
@@ -119,14 +120,13 @@ fn check_references(dict: &Node, name: &str, svc: &Node, path: &KeyPath) -> Resu
         .get("network_mode")
         .and_then(Node::as_str)
         .and_then(|m| m.strip_prefix("service:"))
+        && services.and_then(|s| s.get(target)).is_none()
     {
-        if services.and_then(|s| s.get(target)).is_none() {
-            return Err(LoadError::at(
-                svc.get("network_mode"),
-                &path.key("network_mode"),
-                format!("service {target:?} not found for network_mode 'service:{target}'"),
-            ));
-        }
+        return Err(LoadError::at(
+            svc.get("network_mode"),
+            &path.key("network_mode"),
+            format!("service {target:?} not found for network_mode 'service:{target}'"),
+        ));
     }
     for (i, vol) in svc
         .get("volumes")
@@ -140,14 +140,13 @@ fn check_references(dict: &Node, name: &str, svc: &Node, path: &KeyPath) -> Resu
             .get("source")
             .and_then(Node::as_str)
             .filter(|s| is_volume && !s.is_empty())
+            && !declared(dict, "volumes", source)
         {
-            if !declared(dict, "volumes", source) {
-                return Err(LoadError::at(
-                    Some(vol),
-                    &path.key("volumes").index(i),
-                    format!("service {name:?} refers to undefined volume {source}"),
-                ));
-            }
+            return Err(LoadError::at(
+                Some(vol),
+                &path.key("volumes").index(i),
+                format!("service {name:?} refers to undefined volume {source}"),
+            ));
         }
     }
     for (kind, field) in [("secrets", "secrets"), ("configs", "configs")] {
@@ -202,14 +201,14 @@ fn int(node: Option<&Node>) -> Option<i64> {
 fn check_scale(name: &str, svc: &Node, path: &KeyPath) -> Result<(), LoadError> {
     let scale = int(svc.get("scale"));
     let replicas = int(svc.get("deploy").and_then(|d| d.get("replicas")));
-    if let (Some(s), Some(r)) = (scale, replicas) {
-        if s != r {
-            return Err(LoadError::at(
-                Some(svc),
-                path,
-                "can't set distinct values on 'scale' and 'deploy.replicas'",
-            ));
-        }
+    if let (Some(s), Some(r)) = (scale, replicas)
+        && s != r
+    {
+        return Err(LoadError::at(
+            Some(svc),
+            path,
+            "can't set distinct values on 'scale' and 'deploy.replicas'",
+        ));
     }
     if scale.is_some_and(|s| s < 0) {
         return Err(LoadError::at(
@@ -277,34 +276,30 @@ fn check_resources(svc: &Node, path: &KeyPath) -> Result<(), LoadError> {
     if let (Some(a), Some(b)) = (
         number(svc.get("cpus")),
         number(limits.and_then(|l| l.get("cpus"))),
-    ) {
-        if (a - b).abs() > 1e-9 {
-            return conflict("cpus", "deploy.resources.limits.cpus");
-        }
+    ) && (a - b).abs() > 1e-9
+    {
+        return conflict("cpus", "deploy.resources.limits.cpus");
     }
     if let (Some(a), Some(b)) = (
         bytes(svc.get("mem_limit")),
         bytes(limits.and_then(|l| l.get("memory"))),
-    ) {
-        if a != b {
-            return conflict("mem_limit", "deploy.resources.limits.memory");
-        }
+    ) && a != b
+    {
+        return conflict("mem_limit", "deploy.resources.limits.memory");
     }
     if let (Some(a), Some(b)) = (
         bytes(svc.get("mem_reservation")),
         bytes(reservations.and_then(|l| l.get("memory"))),
-    ) {
-        if a != b {
-            return conflict("mem_reservation", "deploy.resources.reservations.memory");
-        }
+    ) && a != b
+    {
+        return conflict("mem_reservation", "deploy.resources.reservations.memory");
     }
     if let (Some(a), Some(b)) = (
         int(svc.get("pids_limit")),
         int(limits.and_then(|l| l.get("pids"))),
-    ) {
-        if a != b {
-            return conflict("pids_limit", "deploy.resources.limits.pids");
-        }
+    ) && a != b
+    {
+        return conflict("pids_limit", "deploy.resources.limits.pids");
     }
     Ok(())
 }

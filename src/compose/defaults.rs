@@ -108,14 +108,14 @@ pub fn validate(dict: &Node) -> Result<(), LoadError> {
             .flatten()
             .enumerate()
         {
-            if let Some(ip) = port.get("host_ip").and_then(Node::as_str) {
-                if ip.parse::<std::net::IpAddr>().is_err() {
-                    return Err(LoadError::at(
-                        Some(port),
-                        &path.key("ports").index(i),
-                        format!("invalid ip address: {ip}"),
-                    ));
-                }
+            if let Some(ip) = port.get("host_ip").and_then(Node::as_str)
+                && ip.parse::<std::net::IpAddr>().is_err()
+            {
+                return Err(LoadError::at(
+                    Some(port),
+                    &path.key("ports").index(i),
+                    format!("invalid ip address: {ip}"),
+                ));
             }
         }
         let watch = svc

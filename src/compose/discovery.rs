@@ -83,12 +83,12 @@ pub fn discover(opts: &ProjectOptions, host: &Host) -> Result<Discovered, LoadEr
             .filter(|n| !n.is_empty())
             .cloned()
     });
-    if let Some(name) = &imperative_name {
-        if normalize_project_name(name) != *name {
-            return Err(LoadError::invalid(format!(
-                "invalid project name {name:?}: must consist only of lowercase alphanumeric characters, hyphens, and underscores as well as start with a letter or number"
-            )));
-        }
+    if let Some(name) = &imperative_name
+        && normalize_project_name(name) != *name
+    {
+        return Err(LoadError::invalid(format!(
+            "invalid project name {name:?}: must consist only of lowercase alphanumeric characters, hyphens, and underscores as well as start with a letter or number"
+        )));
     }
     let dir_name = working_dir
         .file_name()

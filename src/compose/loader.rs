@@ -199,13 +199,13 @@ impl Loader<'_> {
         }
         let mut dict = merge(dict, doc, &KeyPath::root());
         enforce_unicity(&mut dict, &KeyPath::root());
-        if let Some(map) = dict.as_map_mut() {
-            if map.shift_remove("version").is_some() {
-                self.warnings.add(format!(
+        if let Some(map) = dict.as_map_mut()
+            && map.shift_remove("version").is_some()
+        {
+            self.warnings.add(format!(
                     "{}: the attribute `version` is obsolete, it will be ignored, please remove it to avoid potential confusion",
                     file.display_name()
                 ));
-            }
         }
         canonical(&mut dict, &KeyPath::root())?;
         omit_empty_dns(&mut dict);

@@ -165,10 +165,11 @@ fn normalize_networks(dict: &mut Node) {
     let networks = root
         .entry("networks".into())
         .or_insert_with(|| Node::map(Map::default()));
-    if let Some(networks) = networks.as_map_mut() {
-        if uses_default && !networks.contains_key("default") {
-            networks.insert("default".into(), Node::null());
-        }
+    if let Some(networks) = networks.as_map_mut()
+        && uses_default
+        && !networks.contains_key("default")
+    {
+        networks.insert("default".into(), Node::null());
     }
     if root
         .get("networks")

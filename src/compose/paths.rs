@@ -48,10 +48,10 @@ impl PathResolver<'_> {
                 }
             }
             Kind::Volume => {
-                if node.get("type").and_then(Node::as_str) == Some("bind") {
-                    if let Some(source) = node.get_mut("source") {
-                        self.resolve_string(source);
-                    }
+                if node.get("type").and_then(Node::as_str) == Some("bind")
+                    && let Some(source) = node.get_mut("source")
+                {
+                    self.resolve_string(source);
                 }
             }
             Kind::DriverOpts => {

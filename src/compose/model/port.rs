@@ -197,12 +197,13 @@ fn expand_port_spec(spec: &str) -> Result<Vec<ServicePortConfig>, String> {
     } else {
         Some(parse_range(host)?)
     };
-    if let Some((hs, he)) = host_range {
-        if end != start && end - start != he - hs {
-            return Err(format!(
-                "container port range {container} and host port range {host} differ in size"
-            ));
-        }
+    if let Some((hs, he)) = host_range
+        && end != start
+        && end - start != he - hs
+    {
+        return Err(format!(
+            "container port range {container} and host port range {host} differ in size"
+        ));
     }
     let mut ports: Vec<ServicePortConfig> = (start..=end)
         .map(|target| ServicePortConfig {

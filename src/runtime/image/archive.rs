@@ -144,10 +144,10 @@ impl ImageStore {
             if !layout::is_manifest_media_type(&desc.media_type) {
                 continue; // e.g. artifacts, attestations
             }
-            if let Some(p) = &desc.platform {
-                if !(p.os == "linux" && p.architecture == "amd64") {
-                    continue;
-                }
+            if let Some(p) = &desc.platform
+                && !(p.os == "linux" && p.architecture == "amd64")
+            {
+                continue;
             }
             let md = self.copy_blob(d, &desc)?;
             let manifest = self.read_manifest(&md)?;

@@ -89,11 +89,12 @@ impl ImageStore {
                 }
             }
             // A held image that lost its last reference stays, untagged.
-            if !holders.is_empty() && !index.manifests.iter().any(|d| d.digest == md) {
-                if let Some(mut d) = template {
-                    d.annotations.remove(ANNOTATION_REF_NAME);
-                    index.manifests.push(d);
-                }
+            if !holders.is_empty()
+                && !index.manifests.iter().any(|d| d.digest == md)
+                && let Some(mut d) = template
+            {
+                d.annotations.remove(ANNOTATION_REF_NAME);
+                index.manifests.push(d);
             }
             self.layout().write_index(&index)?;
         }

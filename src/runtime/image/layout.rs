@@ -261,12 +261,12 @@ impl Layout {
         reader: &mut dyn Read,
         expected: Option<&Digest>,
     ) -> Result<(Digest, u64), ImageError> {
-        if let Some(d) = expected {
-            if self.has_blob(d) {
-                // Already stored (and verified when it was); report the stored size.
-                let size = fs::metadata(self.blob_path(d)).at(self.blob_path(d))?.len();
-                return Ok((d.clone(), size));
-            }
+        if let Some(d) = expected
+            && self.has_blob(d)
+        {
+            // Already stored (and verified when it was); report the stored size.
+            let size = fs::metadata(self.blob_path(d)).at(self.blob_path(d))?.len();
+            return Ok((d.clone(), size));
         }
         let tmp = self.tmp.join(unique_name("blob"));
         let result = (|| {
@@ -278,14 +278,14 @@ impl Layout {
                 .into_inner()
                 .map_err(|e| ImageError::io(&tmp, e.into_error()))?;
             f.sync_all().at(&tmp)?;
-            if let Some(exp) = expected {
-                if exp != &digest {
-                    return Err(ImageError::DigestMismatch {
-                        what: format!("blob {exp}"),
-                        expected: exp.to_string(),
-                        actual: digest.to_string(),
-                    });
-                }
+            if let Some(exp) = expected
+                && exp != &digest
+            {
+                return Err(ImageError::DigestMismatch {
+                    what: format!("blob {exp}"),
+                    expected: exp.to_string(),
+                    actual: digest.to_string(),
+                });
             }
             self.commit_temp_blob(&tmp, &digest)?;
             Ok((digest, size))

@@ -159,14 +159,14 @@ impl ImageStore {
             .await
             .map_err(|e| oci_err(reference, e))?;
         let mut digest = Digest::of(&bytes);
-        if let Some(want) = reference.digest() {
-            if want != &digest {
-                return Err(ImageError::DigestMismatch {
-                    what: format!("manifest of {reference}"),
-                    expected: want.to_string(),
-                    actual: digest.to_string(),
-                });
-            }
+        if let Some(want) = reference.digest()
+            && want != &digest
+        {
+            return Err(ImageError::DigestMismatch {
+                what: format!("manifest of {reference}"),
+                expected: want.to_string(),
+                actual: digest.to_string(),
+            });
         }
         let mut bytes = bytes.to_vec();
         let media_type = layout::sniff_manifest_media_type(&bytes).unwrap_or_default();
@@ -383,16 +383,15 @@ impl Drop for TempFile {
 /// oci-client verifies blob digests in its stream and reports a mismatch as an I/O error
 /// wrapping its `DigestError`; turn that into our `DigestMismatch`.
 fn stream_error(reference: &Reference, digest: &Digest, e: std::io::Error) -> ImageError {
-    if let Some(inner) = e.get_ref() {
-        if let Some(oci_client::errors::DigestError::VerificationError { expected, actual }) =
+    if let Some(inner) = e.get_ref()
+        && let Some(oci_client::errors::DigestError::VerificationError { expected, actual }) =
             inner.downcast_ref::<oci_client::errors::DigestError>()
-        {
-            return ImageError::DigestMismatch {
-                what: format!("blob {digest} of {reference}"),
-                expected: expected.clone(),
-                actual: actual.clone(),
-            };
-        }
+    {
+        return ImageError::DigestMismatch {
+            what: format!("blob {digest} of {reference}"),
+            expected: expected.clone(),
+            actual: actual.clone(),
+        };
     }
     reg_err(reference, e)
 }

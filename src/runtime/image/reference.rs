@@ -51,10 +51,10 @@ impl Reference {
             }
             None => (rest, None),
         };
-        if let Some(t) = tag {
-            if !valid_tag(t) {
-                return Err(err("invalid tag"));
-            }
+        if let Some(t) = tag
+            && !valid_tag(t)
+        {
+            return Err(err("invalid tag"));
         }
         if name.is_empty() {
             return Err(err("empty name"));
@@ -235,10 +235,10 @@ fn valid_domain(d: &str) -> bool {
             None => (d, None),
         }
     };
-    if let Some(p) = port {
-        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
-            return false;
-        }
+    if let Some(p) = port
+        && (p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return false;
     }
     !host.is_empty()
         && host

@@ -427,24 +427,24 @@ impl ImageStore {
         let as_digest = Digest::parse(input)
             .ok()
             .or_else(|| Digest::parse(&format!("sha256:{input}")).ok());
-        if let Some(d) = as_digest {
-            if let Some(img) = images.iter().find(|i| i.id == d || i.manifest_digest == d) {
-                return Ok(Some(img.clone()));
-            }
+        if let Some(d) = as_digest
+            && let Some(img) = images.iter().find(|i| i.id == d || i.manifest_digest == d)
+        {
+            return Ok(Some(img.clone()));
         }
         if let Ok(r) = Reference::parse(input) {
             if let Some(img) = images.iter().find(|i| i.references.contains(&r)) {
                 return Ok(Some(img.clone()));
             }
-            if let Some(d) = r.digest() {
-                if let Some(img) = images.iter().find(|i| {
+            if let Some(d) = r.digest()
+                && let Some(img) = images.iter().find(|i| {
                     &i.manifest_digest == d
                         && i.references
                             .iter()
                             .any(|x| x.repository() == r.repository())
-                }) {
-                    return Ok(Some(img.clone()));
-                }
+                })
+            {
+                return Ok(Some(img.clone()));
             }
         }
         let hex = input.strip_prefix("sha256:").unwrap_or(input);
