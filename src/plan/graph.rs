@@ -41,7 +41,7 @@ impl ServiceGraph {
             for (dep, d) in &service.depends_on {
                 let Some(&to) = index.get(dep) else { continue };
                 let edge = Edge {
-                    condition: d.condition.clone(),
+                    condition: d.condition,
                     required: d.required,
                     restart: d.restart,
                 };
