@@ -69,6 +69,8 @@ pub fn kill_and_remove_cgroups(cgroup_parent: &str, id: &str, init: Option<i32>)
         }
     }
     let deadline = Instant::now() + Duration::from_secs(5);
+    // The kernel empties a cgroup within a millisecond or two of the last exit: poll fast first.
+    let mut pause = Backoff::new();
     loop {
         let mut pids: Vec<i32> = dirs.iter().flat_map(|d| pids_in(d)).collect();
         if let Some(p) = init
@@ -85,16 +87,31 @@ pub fn kill_and_remove_cgroups(cgroup_parent: &str, id: &str, init: Option<i32>)
         for p in pids {
             let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
         }
-        std::thread::sleep(Duration::from_millis(20));
+        pause.sleep();
     }
     for d in &dirs {
-        for _ in 0..100 {
+        let mut pause = Backoff::new();
+        while Instant::now() < deadline {
             match fs::remove_dir(d) {
                 Ok(()) => break,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                Err(_) => pause.sleep(),
             }
         }
+    }
+}
+
+/// Sleeps 0.5 ms, then twice as long each time, up to 20 ms.
+struct Backoff(Duration);
+
+impl Backoff {
+    fn new() -> Self {
+        Backoff(Duration::from_micros(500))
+    }
+
+    fn sleep(&mut self) {
+        std::thread::sleep(self.0);
+        self.0 = (self.0 * 2).min(Duration::from_millis(20));
     }
 }
 
