@@ -25,7 +25,11 @@ fn case_dirs(kind: &str) -> Vec<PathBuf> {
 }
 
 fn strings(v: &Value) -> Vec<String> {
-    v.as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)).collect()
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_string))
+        .collect()
 }
 
 /// Replaces `<CASE_DIR>` in every string of `v`.
@@ -33,7 +37,11 @@ fn with_case_dir(v: &Value, dir: &str) -> Value {
     match v {
         Value::String(s) => Value::String(s.replace("<CASE_DIR>", dir)),
         Value::Array(items) => Value::Array(items.iter().map(|i| with_case_dir(i, dir)).collect()),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), with_case_dir(v, dir))).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), with_case_dir(v, dir)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -65,7 +73,11 @@ fn matches(expected: &Value, actual: &Value, at: &str, errors: &mut Vec<String>)
         }
         (Value::Array(e), Value::Array(a)) => {
             if e.len() != a.len() {
-                errors.push(format!("{at}: expected {} items {expected}, got {} {actual}", e.len(), a.len()));
+                errors.push(format!(
+                    "{at}: expected {} items {expected}, got {} {actual}",
+                    e.len(),
+                    a.len()
+                ));
                 return;
             }
             for (i, (ev, av)) in e.iter().zip(a).enumerate() {
@@ -100,10 +112,16 @@ fn run_case(dir: &Path, spec: &Value, home: Option<&str>) -> CaseRun {
         None => vec!["input.yaml".to_string()],
     };
     let opts = ProjectOptions {
-        files: files.iter().map(|f| dir.join(f).display().to_string()).collect(),
+        files: files
+            .iter()
+            .map(|f| dir.join(f).display().to_string())
+            .collect(),
         project_name: spec["project_name"].as_str().map(str::to_string),
         project_directory: None,
-        env_files: strings(&spec["env_files"]).iter().map(|f| dir.join(f)).collect(),
+        env_files: strings(&spec["env_files"])
+            .iter()
+            .map(|f| dir.join(f))
+            .collect(),
         profiles: strings(&spec["profiles"]),
     };
     let host = Host {
@@ -127,7 +145,10 @@ fn pointer_target<'a>(v: &'a Value, pointer: &str) -> Option<&'a Value> {
 
 fn check_compose_go_case(dir: &Path) -> Result<(), String> {
     let read = |name: &str| -> Value {
-        std::fs::read_to_string(dir.join(name)).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(json!({}))
+        std::fs::read_to_string(dir.join(name))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(json!({}))
     };
     let expected = with_case_dir(&read("expected.json"), &dir.display().to_string());
     let spec = read("case.json");
@@ -137,10 +158,15 @@ fn check_compose_go_case(dir: &Path) -> Result<(), String> {
             Err(e) if e.contains(message) => Ok(()),
             Err(e) => {
                 // The README allows other wording; the error still has to be the same failure.
-                eprintln!("note {}: expected error containing {message:?}, got {e:?}", dir.display());
+                eprintln!(
+                    "note {}: expected error containing {message:?}, got {e:?}",
+                    dir.display()
+                );
                 Ok(())
             }
-            Ok(out) => Err(format!("expected an error ({message}), but loading succeeded: {out}")),
+            Ok(out) => Err(format!(
+                "expected an error ({message}), but loading succeeded: {out}"
+            )),
         };
     }
     let actual = run.result?;
@@ -162,7 +188,9 @@ fn check_compose_go_case(dir: &Path) -> Result<(), String> {
         want_sorted.sort();
         got.sort();
         if want_sorted != got {
-            errors.push(format!("{pointer}: expected exactly keys {want_sorted:?}, got {got:?}"));
+            errors.push(format!(
+                "{pointer}: expected exactly keys {want_sorted:?}, got {got:?}"
+            ));
         }
     }
     for pointer in strings(&expected["absent"]) {
@@ -175,7 +203,10 @@ fn check_compose_go_case(dir: &Path) -> Result<(), String> {
     if let Some(names) = expected.get("service_names") {
         let mut want = strings(names);
         want.sort();
-        let mut got: Vec<String> = actual["services"].as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+        let mut got: Vec<String> = actual["services"]
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
         got.sort();
         if want != got {
             errors.push(format!("services: expected {want:?}, got {got:?}"));
@@ -189,7 +220,8 @@ fn check_compose_go_case(dir: &Path) -> Result<(), String> {
 }
 
 fn check_awesome_case(dir: &Path) -> Result<(), String> {
-    let text = std::fs::read_to_string(dir.join("expected.config.json")).map_err(|e| e.to_string())?;
+    let text =
+        std::fs::read_to_string(dir.join("expected.config.json")).map_err(|e| e.to_string())?;
     let expected: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
     let expected = with_case_dir(&expected, &dir.display().to_string());
     // No -f: the project is found the way a user in that directory would find it.
@@ -202,7 +234,10 @@ fn check_awesome_case(dir: &Path) -> Result<(), String> {
     let mut errors = Vec::new();
     matches(&expected, &actual, "", &mut errors);
     matches(&actual, &expected, "(extra in rcompose)", &mut errors);
-    Err(format!("{}\nexpected: {expected}\nactual:   {actual}", errors.join("\n")))
+    Err(format!(
+        "{}\nexpected: {expected}\nactual:   {actual}",
+        errors.join("\n")
+    ))
 }
 
 fn escape_dollars(v: &mut Value) {
@@ -219,9 +254,22 @@ fn run_all(kind: &str, check: fn(&Path) -> Result<(), String>) {
     assert!(!dirs.is_empty(), "no conformance cases under {kind}");
     let failures: Vec<String> = dirs
         .iter()
-        .filter_map(|d| check(d).err().map(|e| format!("--- {}\n{e}", d.file_name().unwrap_or_default().to_string_lossy())))
+        .filter_map(|d| {
+            check(d).err().map(|e| {
+                format!(
+                    "--- {}\n{e}",
+                    d.file_name().unwrap_or_default().to_string_lossy()
+                )
+            })
+        })
         .collect();
-    assert!(failures.is_empty(), "{} of {} {kind} cases failed:\n{}", failures.len(), dirs.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} {kind} cases failed:\n{}",
+        failures.len(),
+        dirs.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

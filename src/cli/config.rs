@@ -99,7 +99,9 @@ pub fn run(global: &GlobalArgs, host: &Host, args: &ConfigArgs) -> anyhow::Resul
 
 fn emit(args: &ConfigArgs, text: &str) -> anyhow::Result<()> {
     match &args.output {
-        Some(path) => std::fs::write(path, text).with_context(|| format!("writing {}", path.display())),
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+        }
         None => {
             let mut out = std::io::stdout().lock();
             out.write_all(text.as_bytes())?;
@@ -140,7 +142,11 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
         return hashes(project, selection);
     }
     if args.environment {
-        let mut env: Vec<_> = loaded.environment.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut env: Vec<_> = loaded
+            .environment
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         env.sort();
         return Ok(lines(env));
     }
@@ -167,10 +173,20 @@ fn images(loaded: &Loaded) -> Vec<String> {
 }
 
 fn all_profiles(loaded: &Loaded) -> BTreeSet<String> {
-    let services = loaded.tree.get("services").and_then(Node::as_map).into_iter().flatten();
+    let services = loaded
+        .tree
+        .get("services")
+        .and_then(Node::as_map)
+        .into_iter()
+        .flatten();
     services
         .chain(loaded.disabled.iter())
-        .flat_map(|(_, svc)| svc.get("profiles").and_then(Node::as_seq).cloned().unwrap_or_default())
+        .flat_map(|(_, svc)| {
+            svc.get("profiles")
+                .and_then(Node::as_seq)
+                .cloned()
+                .unwrap_or_default()
+        })
         .filter_map(|p| p.scalar_text())
         .collect()
 }
@@ -179,26 +195,44 @@ fn hashes(project: &model::Project, selection: &str) -> anyhow::Result<String> {
     let mut names: Vec<&String> = if selection == "*" {
         project.services.keys().collect()
     } else {
-        selection.split(',').map(str::trim).map(|n| {
-            project.services.get_key_value(n).map(|(k, _)| k).ok_or_else(|| anyhow::anyhow!("no such service: {n}"))
-        }).collect::<Result<_, _>>()?
+        selection
+            .split(',')
+            .map(str::trim)
+            .map(|n| {
+                project
+                    .services
+                    .get_key_value(n)
+                    .map(|(k, _)| k)
+                    .ok_or_else(|| anyhow::anyhow!("no such service: {n}"))
+            })
+            .collect::<Result<_, _>>()?
     };
     names.sort();
-    Ok(lines(names.into_iter().map(|n| format!("{n} {}", model::config_hash(&project.services[n])))))
+    Ok(lines(names.into_iter().map(|n| {
+        format!("{n} {}", model::config_hash(&project.services[n]))
+    })))
 }
 
 /// YAML in docker compose's key order (`name`, `services`, `networks`, `volumes`, `secrets`,
 /// `configs`, then extensions) and without the `null` command/entrypoint the JSON form shows.
 fn yaml(json: &Json) -> anyhow::Result<String> {
     let mut json = json.clone();
-    for svc in json["services"].as_object_mut().into_iter().flat_map(|m| m.values_mut()) {
+    for svc in json["services"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|m| m.values_mut())
+    {
         if let Some(map) = svc.as_object_mut() {
             map.retain(|k, v| !(v.is_null() && (k == "command" || k == "entrypoint")));
         }
     }
-    let Json::Object(mut top) = json else { return Ok(String::new()) };
+    let Json::Object(mut top) = json else {
+        return Ok(String::new());
+    };
     let mut ordered = serde_json::Map::new();
-    for key in ["name", "services", "networks", "volumes", "secrets", "configs"] {
+    for key in [
+        "name", "services", "networks", "volumes", "secrets", "configs",
+    ] {
         if let Some(v) = top.remove(key) {
             ordered.insert(key.to_string(), v);
         }
@@ -216,7 +250,12 @@ fn variables_table(opts: &crate::compose::ProjectOptions, host: &Host) -> anyhow
             collect_variables(&doc, &mut seen);
         }
     }
-    let row = |cells: [&str; 4]| format!("{:<20}{:<20}{:<20}{}\n", cells[0], cells[1], cells[2], cells[3]);
+    let row = |cells: [&str; 4]| {
+        format!(
+            "{:<20}{:<20}{:<20}{}\n",
+            cells[0], cells[1], cells[2], cells[3]
+        )
+    };
     let mut out = row(["NAME", "REQUIRED", "DEFAULT VALUE", "ALTERNATE VALUE"]);
     for v in &seen {
         let required = if v.required { "true" } else { "false" };

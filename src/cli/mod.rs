@@ -50,7 +50,13 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_enum, env = "COMPOSE_PROGRESS")]
     pub progress: Option<Progress>,
     /// When to print ANSI control characters
-    #[arg(long, global = true, value_enum, default_value = "auto", env = "COMPOSE_ANSI")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "auto",
+        env = "COMPOSE_ANSI"
+    )]
     pub ansi: Ansi,
     /// Execute commands in dry run mode
     #[arg(long, global = true)]
@@ -62,7 +68,13 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub all_resources: bool,
     /// State root of the bundled runtime
-    #[arg(long, global = true, env = "RCOMPOSE_ROOT", default_value = "/var/lib/rcompose", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "RCOMPOSE_ROOT",
+        default_value = "/var/lib/rcompose",
+        value_name = "DIR"
+    )]
     pub root: PathBuf,
 }
 

@@ -63,13 +63,20 @@ fn transformer(path: &KeyPath) -> Option<Transform> {
 }
 
 fn expected(node: &Node, path: &KeyPath, what: &str) -> LoadError {
-    LoadError::at(Some(node), path, format!("expected {what}, got {}", node.kind()))
+    LoadError::at(
+        Some(node),
+        path,
+        format!("expected {what}, got {}", node.kind()),
+    )
 }
 
 fn wrap_string(node: &mut Node, key: &str) {
     if let Value::String(s) = &node.value {
         let mut m = Map::new();
-        m.insert(key.to_string(), Node::at(Value::String(s.clone()), node.loc.clone()));
+        m.insert(
+            key.to_string(),
+            Node::at(Value::String(s.clone()), node.loc.clone()),
+        );
         node.value = Value::Map(m);
     }
 }
@@ -82,7 +89,13 @@ fn build(node: &mut Node, path: &KeyPath) -> Result<(), LoadError> {
                 canonical(v, &path.key(k))?;
             }
         }
-        _ => return Err(expected(node, path, "a build context path or a build mapping")),
+        _ => {
+            return Err(expected(
+                node,
+                path,
+                "a build context path or a build mapping",
+            ));
+        }
     }
     Ok(())
 }
@@ -123,28 +136,45 @@ fn include(node: &mut Node, path: &KeyPath) -> Result<(), LoadError> {
 }
 
 fn key_value_map(node: &mut Node, path: &KeyPath) -> Result<(), LoadError> {
-    let Value::Seq(items) = &node.value else { return Ok(()) };
+    let Value::Seq(items) = &node.value else {
+        return Ok(());
+    };
     let mut map = Map::new();
     for (i, item) in items.iter().enumerate() {
         let text = item.scalar_text().unwrap_or_default();
         let Some((k, v)) = text.split_once('=') else {
-            return Err(LoadError::at(Some(item), &path.index(i), format!("invalid value {text:?}, expected key=value")));
+            return Err(LoadError::at(
+                Some(item),
+                &path.index(i),
+                format!("invalid value {text:?}, expected key=value"),
+            ));
         };
-        map.insert(k.to_string(), Node::at(Value::String(v.to_string()), item.loc.clone()));
+        map.insert(
+            k.to_string(),
+            Node::at(Value::String(v.to_string()), item.loc.clone()),
+        );
     }
     node.value = Value::Map(map);
     Ok(())
 }
 
 fn ssh(node: &mut Node, path: &KeyPath) -> Result<(), LoadError> {
-    let Value::Seq(items) = &node.value else { return Ok(()) };
+    let Value::Seq(items) = &node.value else {
+        return Ok(());
+    };
     let mut map = Map::new();
     for (i, item) in items.iter().enumerate() {
         let text = item.scalar_text().unwrap_or_default();
         match text.split_once('=') {
             Some((id, p)) => map.insert(id.to_string(), Node::string(p)),
             None if text == "default" => map.insert(text, Node::null()),
-            None => return Err(LoadError::at(Some(item), &path.index(i), format!("invalid ssh key {text:?}"))),
+            None => {
+                return Err(LoadError::at(
+                    Some(item),
+                    &path.index(i),
+                    format!("invalid ssh key {text:?}"),
+                ));
+            }
         };
     }
     node.value = Value::Map(map);
@@ -163,9 +193,17 @@ fn depends_on(node: &mut Node, path: &KeyPath) -> Result<(), LoadError> {
         Value::Seq(items) => {
             let mut map = Map::new();
             for (i, item) in items.iter().enumerate() {
-                let name = item.as_str().ok_or_else(|| expected(item, &path.index(i), "a service name"))?;
-                let dep = dependency(Node::string("service_started"), Node::new(Value::Bool(true)));
-                map.insert(name.to_string(), Node::at(Value::Map(dep), item.loc.clone()));
+                let name = item
+                    .as_str()
+                    .ok_or_else(|| expected(item, &path.index(i), "a service name"))?;
+                let dep = dependency(
+                    Node::string("service_started"),
+                    Node::new(Value::Bool(true)),
+                );
+                map.insert(
+                    name.to_string(),
+                    Node::at(Value::Map(dep), item.loc.clone()),
+                );
             }
             node.value = Value::Map(map);
         }
@@ -174,8 +212,10 @@ fn depends_on(node: &mut Node, path: &KeyPath) -> Result<(), LoadError> {
                 let Some(dep) = v.as_map_mut() else {
                     return Err(expected(v, &path.key(k), "a mapping with a condition"));
                 };
-                dep.entry("condition".into()).or_insert_with(|| Node::string("service_started"));
-                dep.entry("required".into()).or_insert_with(|| Node::new(Value::Bool(true)));
+                dep.entry("condition".into())
+                    .or_insert_with(|| Node::string("service_started"));
+                dep.entry("required".into())
+                    .or_insert_with(|| Node::new(Value::Bool(true)));
             }
         }
         _ => return Err(expected(node, path, "a list or a mapping of services")),
@@ -197,7 +237,8 @@ fn env_file(node: &mut Node, path: &KeyPath) -> Result<(), LoadError> {
                 }
             }
             Value::Map(m) => {
-                m.entry("required".into()).or_insert_with(|| Node::new(Value::Bool(true)));
+                m.entry("required".into())
+                    .or_insert_with(|| Node::new(Value::Bool(true)));
             }
             _ => return Err(expected(item, path, "an env file path or mapping")),
         }
@@ -222,7 +263,9 @@ fn list_to_null_map(node: &mut Node, path: &KeyPath) -> Result<(), LoadError> {
     if let Value::Seq(items) = &node.value {
         let mut map = Map::new();
         for (i, item) in items.iter().enumerate() {
-            let name = item.as_str().ok_or_else(|| expected(item, &path.index(i), "a name"))?;
+            let name = item
+                .as_str()
+                .ok_or_else(|| expected(item, &path.index(i), "a name"))?;
             map.insert(name.to_string(), Node::at(Value::Null, item.loc.clone()));
         }
         node.value = Value::Map(map);
@@ -231,13 +274,23 @@ fn list_to_null_map(node: &mut Node, path: &KeyPath) -> Result<(), LoadError> {
 }
 
 fn device(node: &mut Node, path: &KeyPath) -> Result<(), LoadError> {
-    let Value::String(spec) = &node.value else { return Ok(()) };
+    let Value::String(spec) = &node.value else {
+        return Ok(());
+    };
     let parts: Vec<&str> = spec.split(':').collect();
     if parts.len() > 3 {
-        return Err(LoadError::at(Some(node), path, format!("confusing device mapping {spec:?}, please use long syntax")));
+        return Err(LoadError::at(
+            Some(node),
+            path,
+            format!("confusing device mapping {spec:?}, please use long syntax"),
+        ));
     }
     let source = parts[0];
-    let target = parts.get(1).filter(|t| !t.is_empty()).copied().unwrap_or(source);
+    let target = parts
+        .get(1)
+        .filter(|t| !t.is_empty())
+        .copied()
+        .unwrap_or(source);
     let permissions = parts.get(2).copied().unwrap_or("rwm");
     let mut m = Map::new();
     m.insert("source".into(), Node::string(source));
@@ -249,15 +302,25 @@ fn device(node: &mut Node, path: &KeyPath) -> Result<(), LoadError> {
 
 /// `external: {name: x}` (the old syntax) becomes `external: true` plus `name: x`.
 fn maybe_external(node: &mut Node, path: &KeyPath) -> Result<(), LoadError> {
-    let Some(resource) = node.as_map_mut() else { return Ok(()) };
-    let Some(ext) = resource.get("external") else { return Ok(()) };
-    let Some(ext_name) = ext.as_map().map(|m| m.get("name").cloned()) else { return Ok(()) };
+    let Some(resource) = node.as_map_mut() else {
+        return Ok(());
+    };
+    let Some(ext) = resource.get("external") else {
+        return Ok(());
+    };
+    let Some(ext_name) = ext.as_map().map(|m| m.get("name").cloned()) else {
+        return Ok(());
+    };
     let loc = ext.loc.clone();
     resource.insert("external".into(), Node::at(Value::Bool(true), loc));
     if let Some(ext_name) = ext_name {
         match resource.get("name") {
             Some(name) if *name != ext_name => {
-                return Err(LoadError::at(Some(&ext_name), path, "name and external.name conflict; only use name"));
+                return Err(LoadError::at(
+                    Some(&ext_name),
+                    path,
+                    "name and external.name conflict; only use name",
+                ));
             }
             Some(_) => {}
             None => {
@@ -288,7 +351,8 @@ fn volume(node: &mut Node, path: &KeyPath) -> Result<(), LoadError> {
     match &node.value {
         Value::Map(_) => Ok(()),
         Value::String(spec) => {
-            let parsed = model::parse_volume_spec(spec).map_err(|e| LoadError::at(Some(node), path, e.to_string()))?;
+            let parsed = model::parse_volume_spec(spec)
+                .map_err(|e| LoadError::at(Some(node), path, e.to_string()))?;
             *node = to_node(&parsed, &node.loc);
             Ok(())
         }
@@ -299,7 +363,11 @@ fn volume(node: &mut Node, path: &KeyPath) -> Result<(), LoadError> {
 /// The target of a short volume string, for telling which volumes a later file redefines.
 pub fn volume_target(spec: &str) -> Option<String> {
     let parsed = model::parse_volume_spec(spec).ok()?;
-    serde_json::to_value(&parsed).ok()?.get("target")?.as_str().map(str::to_string)
+    serde_json::to_value(&parsed)
+        .ok()?
+        .get("target")?
+        .as_str()
+        .map(str::to_string)
 }
 
 fn ports(node: &mut Node, path: &KeyPath) -> Result<(), LoadError> {
@@ -315,10 +383,16 @@ fn ports(node: &mut Node, path: &KeyPath) -> Result<(), LoadError> {
             }
             Value::Int(n) => n.to_string(),
             Value::String(s) => s.clone(),
-            _ => return Err(expected(item, &path.index(i), "a port string, number or mapping")),
+            _ => {
+                return Err(expected(
+                    item,
+                    &path.index(i),
+                    "a port string, number or mapping",
+                ));
+            }
         };
-        let parsed =
-            model::parse_port_spec(&spec).map_err(|e| LoadError::at(Some(item), &path.index(i), e.to_string()))?;
+        let parsed = model::parse_port_spec(&spec)
+            .map_err(|e| LoadError::at(Some(item), &path.index(i), e.to_string()))?;
         out.extend(parsed.iter().map(|p| to_node(p, &item.loc)));
     }
     node.value = Value::Seq(out);
@@ -344,12 +418,18 @@ mod tests {
         );
         let a = &j["services"]["a"];
         assert_eq!(a["build"], json!({"context": "."}));
-        assert_eq!(a["depends_on"], json!({"db": {"condition": "service_started", "required": true}}));
+        assert_eq!(
+            a["depends_on"],
+            json!({"db": {"condition": "service_started", "required": true}})
+        );
         assert_eq!(a["env_file"], json!([{"path": "x.env", "required": true}]));
         assert_eq!(a["networks"], json!({"front": null}));
         assert_eq!(a["secrets"], json!([{"source": "s"}]));
         assert_eq!(a["dns"], json!(["8.8.8.8"]));
-        assert_eq!(a["devices"], json!([{"source": "/dev/fuse", "target": "/dev/fuse", "permissions": "rwm"}]));
+        assert_eq!(
+            a["devices"],
+            json!([{"source": "/dev/fuse", "target": "/dev/fuse", "permissions": "rwm"}])
+        );
     }
 
     #[test]
@@ -366,6 +446,9 @@ mod tests {
     #[test]
     fn external_name_syntax() {
         let j = canon("networks: {n: {external: {name: real}}}");
-        assert_eq!(j["networks"]["n"], json!({"external": true, "name": "real"}));
+        assert_eq!(
+            j["networks"]["n"],
+            json!({"external": true, "name": "real"})
+        );
     }
 }

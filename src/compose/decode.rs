@@ -4,7 +4,9 @@
 
 use std::fmt;
 
-use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor,
+};
 
 use super::node::{KeyPath, Location, Map, Node, PathSeg, Value};
 
@@ -222,7 +224,11 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
         self.wrap(r)
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, DecodeError> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, DecodeError> {
         self.deserialize_seq(visitor)
     }
 
@@ -289,7 +295,10 @@ impl<'a> NodeSeq<'a> {
 impl<'de> SeqAccess<'de> for NodeSeq<'_> {
     type Error = DecodeError;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, DecodeError> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, DecodeError> {
         match self.items.next() {
             None => Ok(None),
             Some((i, node)) => seed
@@ -321,7 +330,10 @@ impl<'a> NodeMap<'a> {
 impl<'de> MapAccess<'de> for NodeMap<'_> {
     type Error = DecodeError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DecodeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DecodeError> {
         match self.entries.next() {
             None => Ok(None),
             Some((k, v)) => {
@@ -341,7 +353,10 @@ impl<'de> MapAccess<'de> for NodeMap<'_> {
         }
     }
 
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DecodeError> {
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, DecodeError> {
         let Some((k, v)) = self.current.take() else {
             return Err(de::Error::custom("value requested before key"));
         };
@@ -388,18 +403,28 @@ mod tests {
     #[test]
     fn wrong_type_names_path_and_line() {
         let n = doc("services:\n  web:\n    image: nginx\n    ports: [80, 'x']\n");
-        let err = decode::<BTreeMap<String, BTreeMap<String, Svc>>>(&n, &KeyPath::root()).unwrap_err();
+        let err =
+            decode::<BTreeMap<String, BTreeMap<String, Svc>>>(&n, &KeyPath::root()).unwrap_err();
         assert_eq!(err.path.to_string(), "services.web.ports[1]");
         assert_eq!(err.loc.as_ref().map(|l| (l.line, l.column)), Some((4, 17)));
-        assert!(err.message.contains("expected an integer, got a string \"x\""), "{err}");
+        assert!(
+            err.message
+                .contains("expected an integer, got a string \"x\""),
+            "{err}"
+        );
     }
 
     #[test]
     fn unknown_key_is_named_once() {
         let n = doc("services:\n  web:\n    imag: nginx\n");
-        let err = decode::<BTreeMap<String, BTreeMap<String, Svc>>>(&n, &KeyPath::root()).unwrap_err();
+        let err =
+            decode::<BTreeMap<String, BTreeMap<String, Svc>>>(&n, &KeyPath::root()).unwrap_err();
         assert_eq!(err.path.to_string(), "services.web.imag");
-        assert!(err.message.contains("additional property \"imag\" is not allowed"), "{err}");
+        assert!(
+            err.message
+                .contains("additional property \"imag\" is not allowed"),
+            "{err}"
+        );
         assert_eq!(err.loc.as_ref().map(|l| l.line), Some(3));
     }
 

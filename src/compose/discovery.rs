@@ -43,7 +43,12 @@ pub struct Discovered {
     pub profiles: Vec<String>,
 }
 
-const CANDIDATES: [&str; 4] = ["compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"];
+const CANDIDATES: [&str; 4] = [
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yml",
+    "docker-compose.yaml",
+];
 const OVERRIDES: [&str; 4] = [
     "compose.override.yml",
     "compose.override.yaml",
@@ -67,12 +72,17 @@ pub fn discover(opts: &ProjectOptions, host: &Host) -> Result<Discovered, LoadEr
             .and_then(|p| p.parent().map(Path::to_path_buf))
             .unwrap_or_else(|| host.cwd.clone()),
     };
-    let files = paths.iter().map(|p| read_config(p, host)).collect::<Result<Vec<_>, _>>()?;
+    let files = paths
+        .iter()
+        .map(|p| read_config(p, host))
+        .collect::<Result<Vec<_>, _>>()?;
 
-    let imperative_name = opts
-        .project_name
-        .clone()
-        .or_else(|| environment.get("COMPOSE_PROJECT_NAME").filter(|n| !n.is_empty()).cloned());
+    let imperative_name = opts.project_name.clone().or_else(|| {
+        environment
+            .get("COMPOSE_PROJECT_NAME")
+            .filter(|n| !n.is_empty())
+            .cloned()
+    });
     if let Some(name) = &imperative_name {
         if normalize_project_name(name) != *name {
             return Err(LoadError::invalid(format!(
@@ -80,9 +90,18 @@ pub fn discover(opts: &ProjectOptions, host: &Host) -> Result<Discovered, LoadEr
             )));
         }
     }
-    let dir_name = working_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir_name = working_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let profiles = if opts.profiles.is_empty() {
-        split_list(environment.get("COMPOSE_PROFILES").map(String::as_str).unwrap_or(""), ',')
+        split_list(
+            environment
+                .get("COMPOSE_PROFILES")
+                .map(String::as_str)
+                .unwrap_or(""),
+            ',',
+        )
     } else {
         opts.profiles.clone()
     };
@@ -108,38 +127,71 @@ fn early_working_dir(opts: &ProjectOptions, host: &Host) -> PathBuf {
     opts.files
         .iter()
         .find(|f| f.as_str() != "-")
-        .and_then(|f| absolute(&host.cwd, Path::new(f)).parent().map(Path::to_path_buf))
+        .and_then(|f| {
+            absolute(&host.cwd, Path::new(f))
+                .parent()
+                .map(Path::to_path_buf)
+        })
         .unwrap_or_else(|| host.cwd.clone())
 }
 
 fn env_files(opts: &ProjectOptions, host: &Host, working_dir: &Path) -> Vec<PathBuf> {
     if !opts.env_files.is_empty() {
-        return opts.env_files.iter().map(|f| absolute(&host.cwd, f)).collect();
+        return opts
+            .env_files
+            .iter()
+            .map(|f| absolute(&host.cwd, f))
+            .collect();
     }
     if let Some(list) = host.env.get("COMPOSE_ENV_FILES") {
-        return split_list(list, ',').iter().map(|f| absolute(&host.cwd, Path::new(f))).collect();
+        return split_list(list, ',')
+            .iter()
+            .map(|f| absolute(&host.cwd, Path::new(f)))
+            .collect();
     }
     let disabled = host
         .env
         .get("COMPOSE_DISABLE_ENV_FILE")
         .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "t" | "true"));
     let dotenv = working_dir.join(".env");
-    if disabled || !dotenv.is_file() { Vec::new() } else { vec![dotenv] }
+    if disabled || !dotenv.is_file() {
+        Vec::new()
+    } else {
+        vec![dotenv]
+    }
 }
 
-fn config_paths(opts: &ProjectOptions, host: &Host, env: &Environment) -> Result<Vec<PathBuf>, LoadError> {
+fn config_paths(
+    opts: &ProjectOptions,
+    host: &Host,
+    env: &Environment,
+) -> Result<Vec<PathBuf>, LoadError> {
     if !opts.files.is_empty() {
-        return Ok(opts.files.iter().map(|f| stdin_or_absolute(&host.cwd, f)).collect());
+        return Ok(opts
+            .files
+            .iter()
+            .map(|f| stdin_or_absolute(&host.cwd, f))
+            .collect());
     }
     if let Some(list) = env.get("COMPOSE_FILE").filter(|l| !l.is_empty()) {
-        let sep = env.get("COMPOSE_PATH_SEPARATOR").and_then(|s| s.chars().next()).unwrap_or(':');
-        return Ok(split_list(list, sep).iter().map(|f| stdin_or_absolute(&host.cwd, f)).collect());
+        let sep = env
+            .get("COMPOSE_PATH_SEPARATOR")
+            .and_then(|s| s.chars().next())
+            .unwrap_or(':');
+        return Ok(split_list(list, sep)
+            .iter()
+            .map(|f| stdin_or_absolute(&host.cwd, f))
+            .collect());
     }
     find_default_files(&host.cwd).ok_or(LoadError::NoConfigFile)
 }
 
 fn stdin_or_absolute(cwd: &Path, f: &str) -> PathBuf {
-    if f == "-" { PathBuf::from("-") } else { absolute(cwd, Path::new(f)) }
+    if f == "-" {
+        PathBuf::from("-")
+    } else {
+        absolute(cwd, Path::new(f))
+    }
 }
 
 /// Walks up from `dir` to the first directory holding a Compose file; adds its override file.
@@ -169,7 +221,11 @@ fn read_config(path: &Path, host: &Host) -> Result<ConfigFile, LoadError> {
 }
 
 fn split_list(s: &str, sep: char) -> Vec<String> {
-    s.split(sep).map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect()
+    s.split(sep)
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Lowercase, only `[a-z0-9_-]`, starting with a letter or digit.
@@ -200,13 +256,23 @@ mod tests {
         let sub = dir.path().join("a/b");
         std::fs::create_dir_all(&sub).unwrap();
         let files = find_default_files(&sub).unwrap();
-        assert_eq!(files, vec![dir.path().join("compose.yaml"), dir.path().join("compose.override.yaml")]);
+        assert_eq!(
+            files,
+            vec![
+                dir.path().join("compose.yaml"),
+                dir.path().join("compose.override.yaml")
+            ]
+        );
     }
 
     #[test]
     fn dotenv_supplies_compose_file_and_name() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(".env"), "COMPOSE_FILE=x.yaml\nCOMPOSE_PROJECT_NAME=fromenv\n").unwrap();
+        std::fs::write(
+            dir.path().join(".env"),
+            "COMPOSE_FILE=x.yaml\nCOMPOSE_PROJECT_NAME=fromenv\n",
+        )
+        .unwrap();
         std::fs::write(dir.path().join("x.yaml"), "services: {}").unwrap();
         let host = Host {
             cwd: dir.path().to_path_buf(),
@@ -229,6 +295,11 @@ mod tests {
             project_name: Some("Bad Name".into()),
             ..ProjectOptions::default()
         };
-        assert!(discover(&opts, &host).unwrap_err().to_string().contains("invalid project name"));
+        assert!(
+            discover(&opts, &host)
+                .unwrap_err()
+                .to_string()
+                .contains("invalid project name")
+        );
     }
 }

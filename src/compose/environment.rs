@@ -29,10 +29,15 @@ pub fn read_env_files(current: &Environment, files: &[PathBuf]) -> Result<Enviro
 
 fn read_env_file(file: &Path) -> Result<String, LoadError> {
     if file.is_dir() {
-        return Err(LoadError::invalid(format!("{} is a directory, not an env file", file.display())));
+        return Err(LoadError::invalid(format!(
+            "{} is a directory, not an env file",
+            file.display()
+        )));
     }
     std::fs::read_to_string(file).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => LoadError::invalid(format!("couldn't find env file: {}", file.display())),
+        std::io::ErrorKind::NotFound => {
+            LoadError::invalid(format!("couldn't find env file: {}", file.display()))
+        }
         _ => LoadError::io(file, e),
     })
 }
@@ -54,12 +59,17 @@ pub fn add_missing(env: &mut Environment, extra: Environment) {
 
 /// Folds each service's `env_file` entries into its `environment` (docker compose `config`
 /// prints the result and drops `env_file`). `project_env` resolves `${VAR}` inside the files.
-pub fn resolve_service_env_files(dict: &mut Node, project_env: &Environment) -> Result<(), LoadError> {
+pub fn resolve_service_env_files(
+    dict: &mut Node,
+    project_env: &Environment,
+) -> Result<(), LoadError> {
     let Some(services) = dict.get_mut("services").and_then(Node::as_map_mut) else {
         return Ok(());
     };
     for service in services.values_mut() {
-        let Some(svc) = service.as_map_mut() else { continue };
+        let Some(svc) = service.as_map_mut() else {
+            continue;
+        };
         let env_files = svc.shift_remove("env_file");
         let mut declared = environment_entries(svc.get("environment"));
         for (k, v) in declared.iter_mut() {
@@ -92,8 +102,13 @@ fn load_service_env_file(
     project_env: &Environment,
     declared: &IndexMap<String, Option<String>>,
 ) -> Result<(), LoadError> {
-    let Some(path) = entry.get("path").and_then(Node::as_str) else { return Ok(()) };
-    let required = !matches!(entry.get("required").map(|n| &n.value), Some(Value::Bool(false)));
+    let Some(path) = entry.get("path").and_then(Node::as_str) else {
+        return Ok(());
+    };
+    let required = !matches!(
+        entry.get("required").map(|n| &n.value),
+        Some(Value::Bool(false))
+    );
     let raw = entry.get("format").and_then(Node::as_str) == Some("raw");
     let file = PathBuf::from(path);
     if !file.exists() {
@@ -135,7 +150,9 @@ pub fn environment_entries(node: Option<&Node>) -> IndexMap<String, Option<Strin
         }
         Some(Value::Seq(items)) => {
             for item in items {
-                let Some(text) = item.scalar_text() else { continue };
+                let Some(text) = item.scalar_text() else {
+                    continue;
+                };
                 match text.split_once('=') {
                     Some((k, v)) => out.insert(k.to_string(), Some(v.to_string())),
                     None => out.insert(text, None),
@@ -179,7 +196,10 @@ mod tests {
         project.insert("D".into(), "shell".into());
         resolve_service_env_files(&mut dict, &project).unwrap();
         let env = dict.to_json()["services"]["s"]["environment"].clone();
-        assert_eq!(env, serde_json::json!({"A": "mine", "B": "file", "C": "p", "D": "shell"}));
+        assert_eq!(
+            env,
+            serde_json::json!({"A": "mine", "B": "file", "C": "p", "D": "shell"})
+        );
         assert!(dict.to_json()["services"]["s"].get("env_file").is_none());
     }
 
@@ -191,6 +211,10 @@ mod tests {
         let text = "services:\n  s:\n    env_file: [{path: /nonexistent/x.env, required: true}]\n";
         let mut dict = parse_documents(text, "e.yaml").unwrap().remove(0);
         let err = resolve_service_env_files(&mut dict, &Environment::new()).unwrap_err();
-        assert!(err.to_string().contains("env file /nonexistent/x.env not found"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("env file /nonexistent/x.env not found"),
+            "{err}"
+        );
     }
 }

@@ -20,7 +20,10 @@ pub enum LoadError {
     Decode(#[from] DecodeError),
 
     #[error("{}: {message}", path.display(), message = io_message(error))]
-    Io { path: PathBuf, error: std::io::Error },
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
 
     #[error("{}:{line}: {message}", file.display())]
     EnvFile {

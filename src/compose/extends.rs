@@ -20,9 +20,16 @@ impl Chain {
     fn add(&self, file: &Path, service: &str) -> Result<Chain, LoadError> {
         let link = (file.to_path_buf(), service.to_string());
         if self.0.contains(&link) {
-            let mut names: Vec<String> = self.0.iter().map(|(f, s)| format!("{s} ({})", f.display())).collect();
+            let mut names: Vec<String> = self
+                .0
+                .iter()
+                .map(|(f, s)| format!("{s} ({})", f.display()))
+                .collect();
             names.push(format!("{service} ({})", file.display()));
-            return Err(LoadError::invalid(format!("circular reference with extends: {}", names.join(" -> "))));
+            return Err(LoadError::invalid(format!(
+                "circular reference with extends: {}",
+                names.join(" -> ")
+            )));
         }
         let mut next = self.clone();
         next.0.push(link);
@@ -31,10 +38,21 @@ impl Chain {
 }
 
 /// Resolves `extends` for every service of `doc`.
-pub fn apply_extends(loader: &Loader, doc: &mut Node, file: &Path, resets: &Resets) -> Result<(), LoadError> {
-    let Some(services) = doc.get_mut("services") else { return Ok(()) };
+pub fn apply_extends(
+    loader: &Loader,
+    doc: &mut Node,
+    file: &Path,
+    resets: &Resets,
+) -> Result<(), LoadError> {
+    let Some(services) = doc.get_mut("services") else {
+        return Ok(());
+    };
     let Some(services) = services.as_map_mut() else {
-        return Err(LoadError::at(Some(services), &KeyPath::root().key("services"), "services must be a mapping"));
+        return Err(LoadError::at(
+            Some(services),
+            &KeyPath::root().key("services"),
+            "services must be a mapping",
+        ));
     };
     let names: Vec<String> = services.keys().cloned().collect();
     for name in names {
@@ -58,16 +76,30 @@ struct Ctx<'a, 'b> {
 
 impl Ctx<'_, '_> {
     /// The fully extended definition of `services[name]` (also stored back into `services`).
-    fn extend(&self, name: &str, services: &mut Map, chain: &Chain, resets: &Resets) -> Result<Option<Node>, LoadError> {
+    fn extend(
+        &self,
+        name: &str,
+        services: &mut Map,
+        chain: &Chain,
+        resets: &Resets,
+    ) -> Result<Option<Node>, LoadError> {
         let path = KeyPath::root().key("services").key(name);
-        let Some(service) = services.get(name).cloned() else { return Ok(None) };
+        let Some(service) = services.get(name).cloned() else {
+            return Ok(None);
+        };
         if service.is_null() {
             return Ok(None);
         }
         if service.as_map().is_none() {
-            return Err(LoadError::at(Some(&service), &path, "a service must be a mapping"));
+            return Err(LoadError::at(
+                Some(&service),
+                &path,
+                "a service must be a mapping",
+            ));
         }
-        let Some(ext) = service.get("extends") else { return Ok(Some(service)) };
+        let Some(ext) = service.get("extends") else {
+            return Ok(Some(service));
+        };
         let (base_name, base_file) = parse_extends(ext, &path)?;
         let chain = chain.add(&self.file, name)?;
         let base = match base_file {
@@ -76,19 +108,26 @@ impl Ctx<'_, '_> {
                     return Err(LoadError::at(
                         Some(ext),
                         &path.key("extends"),
-                        format!("cannot extend service {name:?} in {}: service {base_name:?} not found", self.file.display()),
+                        format!(
+                            "cannot extend service {name:?} in {}: service {base_name:?} not found",
+                            self.file.display()
+                        ),
                     ));
                 }
                 self.extend(&base_name, services, &chain, resets)?
             }
             Some(file) => self.extend_from_file(name, &base_name, &file, ext, &chain)?,
         };
-        let Some(mut base) = base else { return Ok(Some(service)) };
+        let Some(mut base) = base else {
+            return Ok(Some(service));
+        };
         let mut wrapper = Node::map(Map::from_iter([(
             "services".to_string(),
             Node::map(Map::from_iter([(name.to_string(), base.clone())])),
         )]));
-        resets.for_service(name).apply(&mut wrapper, &KeyPath::root());
+        resets
+            .for_service(name)
+            .apply(&mut wrapper, &KeyPath::root());
         if let Some(reset_base) = wrapper.get("services").and_then(|s| s.get(name)) {
             base = reset_base.clone();
         }
@@ -130,13 +169,19 @@ impl Ctx<'_, '_> {
         .resolve(&mut source, &KeyPath::root());
         let path = KeyPath::root().key("services").key(name).key("extends");
         let Some(mut base_services) = source.get("services").and_then(Node::as_map).cloned() else {
-            return Err(LoadError::at(Some(ext), &path, format!("cannot extend service {name:?}: {file} has no services section")));
+            return Err(LoadError::at(
+                Some(ext),
+                &path,
+                format!("cannot extend service {name:?}: {file} has no services section"),
+            ));
         };
         if !base_services.contains_key(base_name) {
             return Err(LoadError::at(
                 Some(ext),
                 &path,
-                format!("cannot extend service {name:?}: service {base_name:?} not found in {file}"),
+                format!(
+                    "cannot extend service {name:?}: service {base_name:?} not found in {file}"
+                ),
             ));
         }
         let ctx = Ctx {
@@ -153,7 +198,11 @@ fn parse_extends(ext: &Node, path: &KeyPath) -> Result<(String, Option<String>),
         return Ok((s.to_string(), None));
     }
     let service = ext.get("service").and_then(Node::as_str).ok_or_else(|| {
-        LoadError::at(Some(ext), &path.key("extends").key("service"), "extends.service is required")
+        LoadError::at(
+            Some(ext),
+            &path.key("extends").key("service"),
+            "extends.service is required",
+        )
     })?;
     let file = ext.get("file").and_then(Node::as_str).map(str::to_string);
     Ok((service.to_string(), file))

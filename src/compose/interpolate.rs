@@ -52,7 +52,9 @@ pub fn interpolate(
 fn describe(e: &TemplateError, path: &KeyPath) -> String {
     match e {
         TemplateError::InvalidFormat { template } => {
-            format!("invalid interpolation format for {path}: {template:?}; you may need to escape any $ with another $")
+            format!(
+                "invalid interpolation format for {path}: {template:?}; you may need to escape any $ with another $"
+            )
         }
         other => other.to_string(),
     }
@@ -79,11 +81,20 @@ const CASTS: &[(&str, Cast)] = &[
     ("services.*.depends_on.*.restart", Cast::Bool),
     ("services.*.deploy.replicas", Cast::Int),
     ("services.*.deploy.update_config.parallelism", Cast::Int),
-    ("services.*.deploy.update_config.max_failure_ratio", Cast::Float),
+    (
+        "services.*.deploy.update_config.max_failure_ratio",
+        Cast::Float,
+    ),
     ("services.*.deploy.rollback_config.parallelism", Cast::Int),
-    ("services.*.deploy.rollback_config.max_failure_ratio", Cast::Float),
+    (
+        "services.*.deploy.rollback_config.max_failure_ratio",
+        Cast::Float,
+    ),
     ("services.*.deploy.restart_policy.max_attempts", Cast::Int),
-    ("services.*.deploy.placement.max_replicas_per_node", Cast::Int),
+    (
+        "services.*.deploy.placement.max_replicas_per_node",
+        Cast::Int,
+    ),
     ("services.*.healthcheck.retries", Cast::Int),
     ("services.*.healthcheck.disable", Cast::Bool),
     ("services.*.oom_kill_disable", Cast::Bool),
@@ -141,14 +152,22 @@ mod tests {
 
     fn run(text: &str, vars: &[(&str, &str)]) -> Result<serde_json::Value, InterpolationError> {
         let mut n = parse_documents(text, "i.yaml").unwrap().remove(0);
-        let lookup = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+        let lookup = |k: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        };
         interpolate(&mut n, &KeyPath::root(), &lookup)?;
         Ok(n.to_json())
     }
 
     #[test]
     fn values_not_keys() {
-        let j = run("services: {web: {image: '${IMG}', labels: {'$K': x}}}", &[("IMG", "nginx"), ("K", "k")]).unwrap();
+        let j = run(
+            "services: {web: {image: '${IMG}', labels: {'$K': x}}}",
+            &[("IMG", "nginx"), ("K", "k")],
+        )
+        .unwrap();
         assert_eq!(j["services"]["web"]["image"], "nginx");
         assert_eq!(j["services"]["web"]["labels"]["$K"], "x");
     }
@@ -172,6 +191,10 @@ mod tests {
         assert_eq!(err.path.to_string(), "services.web.image");
         assert_eq!(err.loc.as_ref().map(|l| l.line), Some(3));
         let err = run("services:\n  web:\n    scale: ${N}\n", &[("N", "many")]).unwrap_err();
-        assert!(err.to_string().contains("services.web.scale: expected an integer"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("services.web.scale: expected an integer"),
+            "{err}"
+        );
     }
 }

@@ -76,7 +76,11 @@ pub struct Loader<'a> {
 }
 
 /// Loads and merges `details.files` into one model tree (compose-go's `loadYamlModel`).
-pub fn load_yaml_model(details: &ConfigDetails, opts: &LoadOptions, included: &[PathBuf]) -> Result<Node, LoadError> {
+pub fn load_yaml_model(
+    details: &ConfigDetails,
+    opts: &LoadOptions,
+    included: &[PathBuf],
+) -> Result<Node, LoadError> {
     let loader = Loader {
         opts,
         env: &details.environment,
@@ -104,7 +108,12 @@ pub fn load_yaml_model(details: &ConfigDetails, opts: &LoadOptions, included: &[
 impl Loader<'_> {
     /// Loads every document of `file` and merges it into `dict`. Also returns the last
     /// document's resets, which an `extends` from another file applies to its base.
-    pub fn load_file(&self, file: &ConfigFile, mut dict: Node, included: &[PathBuf]) -> Result<(Node, Resets), LoadError> {
+    pub fn load_file(
+        &self,
+        file: &ConfigFile,
+        mut dict: Node,
+        included: &[PathBuf],
+    ) -> Result<(Node, Resets), LoadError> {
         let name = file.display_name();
         let docs = parse_documents(&file.content, &name)?;
         let mut last = Resets::default();
@@ -128,7 +137,11 @@ impl Loader<'_> {
         included: &[PathBuf],
     ) -> Result<Node, LoadError> {
         if doc.as_map().is_none() {
-            return Err(LoadError::at(Some(&doc), &KeyPath::root(), "top-level object must be a mapping"));
+            return Err(LoadError::at(
+                Some(&doc),
+                &KeyPath::root(),
+                "top-level object must be a mapping",
+            ));
         }
         if self.opts.interpolate {
             let lookup = |k: &str| self.env.get(k).cloned();
@@ -158,7 +171,9 @@ impl Loader<'_> {
 
 /// Empty `dns` entries are dropped (compose-go's `OmitEmpty`).
 fn omit_empty_dns(dict: &mut Node) {
-    let Some(services) = dict.get_mut("services").and_then(Node::as_map_mut) else { return };
+    let Some(services) = dict.get_mut("services").and_then(Node::as_map_mut) else {
+        return;
+    };
     for svc in services.values_mut() {
         if let Some(dns) = svc.get_mut("dns").and_then(Node::as_seq_mut) {
             dns.retain(|n| !matches!(&n.value, Value::Null) && n.as_str() != Some(""));

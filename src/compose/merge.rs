@@ -144,7 +144,10 @@ fn into_mapping(node: Node, default: Option<&Node>) -> Node {
                 .into_iter()
                 .filter_map(|item| {
                     let key = item.scalar_text()?;
-                    let value = default.cloned().unwrap_or_else(Node::null).located(&item.loc);
+                    let value = default
+                        .cloned()
+                        .unwrap_or_else(Node::null)
+                        .located(&item.loc);
                     Some((key, value))
                 })
                 .collect();
@@ -170,7 +173,11 @@ fn merge_maps_nodes(base: Node, over: Node, path: &KeyPath) -> Node {
 
 fn merge_depends_on(base: Node, over: Node, path: &KeyPath) -> Node {
     let dflt = default_dependency();
-    merge_maps_nodes(into_mapping(base, Some(&dflt)), into_mapping(over, Some(&dflt)), path)
+    merge_maps_nodes(
+        into_mapping(base, Some(&dflt)),
+        into_mapping(over, Some(&dflt)),
+        path,
+    )
 }
 
 fn merge_networks(base: Node, over: Node, path: &KeyPath) -> Node {
@@ -237,7 +244,10 @@ fn merge_ipam_config(base: Node, over: Node, path: &KeyPath) -> Node {
     };
     for item in over.as_seq().cloned().unwrap_or_default() {
         let subnet = item.get("subnet").cloned();
-        match result.iter().position(|e| e.get("subnet").cloned() == subnet) {
+        match result
+            .iter()
+            .position(|e| e.get("subnet").cloned() == subnet)
+        {
             Some(i) => {
                 let existing = result.remove(i);
                 result.insert(i, merge_maps_nodes(existing, item, path));
@@ -311,7 +321,10 @@ fn unicity_indexer(path: &KeyPath) -> Option<Indexer> {
     if KEY_VALUE.iter().any(|p| path.matches(p)) {
         return Some(|n| {
             let text = n.scalar_text()?;
-            Some(text.split_once('=').map_or(text.clone(), |(k, _)| k.to_string()))
+            Some(
+                text.split_once('=')
+                    .map_or(text.clone(), |(k, _)| k.to_string()),
+            )
         });
     }
     let table: &[(&str, Indexer)] = &[
@@ -365,7 +378,11 @@ fn mount_key(n: &Node, default_dir: &str) -> Option<String> {
 fn port_key(n: &Node) -> Option<String> {
     match &n.value {
         Value::Map(m) => {
-            let text = |k: &str, d: &str| m.get(k).and_then(Node::scalar_text).unwrap_or_else(|| d.to_string());
+            let text = |k: &str, d: &str| {
+                m.get(k)
+                    .and_then(Node::scalar_text)
+                    .unwrap_or_else(|| d.to_string())
+            };
             Some(format!(
                 "{}:{}:{}/{}",
                 text("host_ip", "0.0.0.0"),
@@ -395,8 +412,14 @@ mod tests {
 
     #[test]
     fn scalars_replace_and_maps_merge() {
-        let j = merged("services: {a: {image: x, tty: true}}", "services: {a: {image: y}}");
-        assert_eq!(j, serde_json::json!({"services": {"a": {"image": "y", "tty": true}}}));
+        let j = merged(
+            "services: {a: {image: x, tty: true}}",
+            "services: {a: {image: y}}",
+        );
+        assert_eq!(
+            j,
+            serde_json::json!({"services": {"a": {"image": "y", "tty": true}}})
+        );
     }
 
     #[test]
@@ -405,7 +428,10 @@ mod tests {
             "services: {a: {environment: {A: '1', B: '2'}}}",
             "services: {a: {environment: [A=3, C]}}",
         );
-        assert_eq!(j["services"]["a"]["environment"], serde_json::json!(["A=3", "B=2", "C"]));
+        assert_eq!(
+            j["services"]["a"]["environment"],
+            serde_json::json!(["A=3", "B=2", "C"])
+        );
     }
 
     #[test]
@@ -415,7 +441,10 @@ mod tests {
             "services: {a: {command: [c], volumes: ['./z:/data']}}",
         );
         assert_eq!(j["services"]["a"]["command"], serde_json::json!(["c"]));
-        assert_eq!(j["services"]["a"]["volumes"], serde_json::json!(["./z:/data", "/y:/other"]));
+        assert_eq!(
+            j["services"]["a"]["volumes"],
+            serde_json::json!(["./z:/data", "/y:/other"])
+        );
     }
 
     #[test]
@@ -436,6 +465,9 @@ mod tests {
             "services: {a: {logging: {driver: json-file, options: {max-size: 1m}}}}",
             "services: {a: {logging: {driver: syslog}}}",
         );
-        assert_eq!(j["services"]["a"]["logging"], serde_json::json!({"driver": "syslog"}));
+        assert_eq!(
+            j["services"]["a"]["logging"],
+            serde_json::json!({"driver": "syslog"})
+        );
     }
 }

@@ -286,9 +286,18 @@ mod tests {
 
     #[test]
     fn paths_render_and_match() {
-        let p = KeyPath::root().key("services").key("web").key("ports").index(0);
+        let p = KeyPath::root()
+            .key("services")
+            .key("web")
+            .key("ports")
+            .index(0);
         assert_eq!(p.to_string(), "services.web.ports[0]");
-        assert!(KeyPath::root().key("services").key("web").matches("services.*"));
+        assert!(
+            KeyPath::root()
+                .key("services")
+                .key("web")
+                .matches("services.*")
+        );
         assert!(!p.matches("services.*.ports"));
         assert!(p.matches("services.*.ports.*"));
     }

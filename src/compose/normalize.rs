@@ -23,7 +23,9 @@ fn normalize_service(svc: &mut Map, env: &Environment) {
         svc.insert("pull_policy".into(), Node::string("missing"));
     }
     if let Some(build) = svc.get_mut("build").and_then(Node::as_map_mut) {
-        build.entry("context".into()).or_insert_with(|| Node::string("."));
+        build
+            .entry("context".into())
+            .or_insert_with(|| Node::string("."));
         if !build.contains_key("dockerfile") && !build.contains_key("dockerfile_inline") {
             build.insert("dockerfile".into(), Node::string("Dockerfile"));
         }
@@ -66,7 +68,9 @@ fn resolve_values(node: &mut Node, env: &Environment, keep_empty: bool) {
                         return Some(item);
                     }
                     match env.get(&text) {
-                        Some(value) => Some(Node::string(format!("{text}={value}")).located(&item.loc)),
+                        Some(value) => {
+                            Some(Node::string(format!("{text}={value}")).located(&item.loc))
+                        }
                         None if keep_empty => Some(item),
                         None => None,
                     }
@@ -88,18 +92,32 @@ fn implicit(restart: bool) -> Node {
 
 fn add_implicit_dependencies(svc: &mut Map) {
     let mut implied: Vec<(String, bool)> = Vec::new();
-    for link in svc.get("links").and_then(Node::as_seq).into_iter().flatten() {
+    for link in svc
+        .get("links")
+        .and_then(Node::as_seq)
+        .into_iter()
+        .flatten()
+    {
         if let Some(text) = link.as_str() {
             let name = text.split_once(':').map_or(text, |(n, _)| n);
             implied.push((name.to_string(), true));
         }
     }
     for key in ["network_mode", "ipc", "pid", "uts", "cgroup"] {
-        if let Some(shared) = svc.get(key).and_then(Node::as_str).and_then(|s| s.strip_prefix("service:")) {
+        if let Some(shared) = svc
+            .get(key)
+            .and_then(Node::as_str)
+            .and_then(|s| s.strip_prefix("service:"))
+        {
             implied.push((shared.to_string(), true));
         }
     }
-    for vol in svc.get("volumes_from").and_then(Node::as_seq).into_iter().flatten() {
+    for vol in svc
+        .get("volumes_from")
+        .and_then(Node::as_seq)
+        .into_iter()
+        .flatten()
+    {
         if let Some(text) = vol.as_str().filter(|t| !t.starts_with("container:")) {
             let name = text.split(':').next().unwrap_or(text);
             implied.push((name.to_string(), false));
@@ -108,7 +126,9 @@ fn add_implicit_dependencies(svc: &mut Map) {
     if implied.is_empty() {
         return;
     }
-    let deps = svc.entry("depends_on".into()).or_insert_with(|| Node::map(Map::new()));
+    let deps = svc
+        .entry("depends_on".into())
+        .or_insert_with(|| Node::map(Map::new()));
     if let Some(deps) = deps.as_map_mut() {
         for (name, restart) in implied {
             deps.entry(name).or_insert_with(|| implicit(restart));
@@ -122,7 +142,9 @@ fn normalize_networks(dict: &mut Node) {
     let mut uses_default = false;
     if let Some(services) = dict.get_mut("services").and_then(Node::as_map_mut) {
         for svc in services.values_mut() {
-            let Some(map) = svc.as_map_mut() else { continue };
+            let Some(map) = svc.as_map_mut() else {
+                continue;
+            };
             if map.contains_key("provider") || map.contains_key("network_mode") {
                 continue;
             }
@@ -137,31 +159,50 @@ fn normalize_networks(dict: &mut Node) {
             }
         }
     }
-    let Some(root) = dict.as_map_mut() else { return };
-    let networks = root.entry("networks".into()).or_insert_with(|| Node::map(Map::new()));
+    let Some(root) = dict.as_map_mut() else {
+        return;
+    };
+    let networks = root
+        .entry("networks".into())
+        .or_insert_with(|| Node::map(Map::new()));
     if let Some(networks) = networks.as_map_mut() {
         if uses_default && !networks.contains_key("default") {
             networks.insert("default".into(), Node::null());
         }
     }
-    if root.get("networks").and_then(Node::as_map).is_some_and(Map::is_empty) {
+    if root
+        .get("networks")
+        .and_then(Node::as_map)
+        .is_some_and(Map::is_empty)
+    {
         root.shift_remove("networks");
     }
 }
 
 fn set_names_from_keys(dict: &mut Node, project_name: &str) {
     for kind in ["networks", "volumes", "configs", "secrets"] {
-        let Some(resources) = dict.get_mut(kind).and_then(Node::as_map_mut) else { continue };
+        let Some(resources) = dict.get_mut(kind).and_then(Node::as_map_mut) else {
+            continue;
+        };
         for (key, resource) in resources.iter_mut() {
             if resource.is_null() {
                 *resource = Node::at(Value::Map(Map::new()), resource.loc.clone());
             }
-            let Some(map) = resource.as_map_mut() else { continue };
+            let Some(map) = resource.as_map_mut() else {
+                continue;
+            };
             if map.get("name").is_some_and(|n| !n.is_null()) {
                 continue;
             }
-            let external = matches!(map.get("external").map(|n| &n.value), Some(Value::Bool(true)));
-            let name = if external { key.clone() } else { format!("{project_name}_{key}") };
+            let external = matches!(
+                map.get("external").map(|n| &n.value),
+                Some(Value::Bool(true))
+            );
+            let name = if external {
+                key.clone()
+            } else {
+                format!("{project_name}_{key}")
+            };
             map.insert("name".into(), Node::string(name));
         }
     }
@@ -183,7 +224,9 @@ mod tests {
 
     #[test]
     fn default_network_and_names() {
-        let j = run("services: {a: {image: x}, b: {image: y, network_mode: host}}\nvolumes: {data: null, ext: {external: true}}");
+        let j = run(
+            "services: {a: {image: x}, b: {image: y, network_mode: host}}\nvolumes: {data: null, ext: {external: true}}",
+        );
         assert_eq!(j["services"]["a"]["networks"], json!({"default": null}));
         assert!(j["services"]["b"].get("networks").is_none());
         assert_eq!(j["networks"]["default"]["name"], "proj_default");
@@ -208,8 +251,13 @@ mod tests {
 
     #[test]
     fn environment_resolution() {
-        let j = run("services: {a: {image: x, environment: [FROM_ENV, MISSING, A=1], build: {args: [FROM_ENV, NOPE]}}}");
-        assert_eq!(j["services"]["a"]["environment"], json!(["FROM_ENV=v", "MISSING", "A=1"]));
+        let j = run(
+            "services: {a: {image: x, environment: [FROM_ENV, MISSING, A=1], build: {args: [FROM_ENV, NOPE]}}}",
+        );
+        assert_eq!(
+            j["services"]["a"]["environment"],
+            json!(["FROM_ENV=v", "MISSING", "A=1"])
+        );
         assert_eq!(j["services"]["a"]["build"]["args"], json!(["FROM_ENV=v"]));
         assert_eq!(j["services"]["a"]["build"]["dockerfile"], "Dockerfile");
     }

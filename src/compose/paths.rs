@@ -51,8 +51,16 @@ impl PathResolver<'_> {
             }
             Kind::DriverOpts => {
                 let bind = node.get("driver").and_then(Node::as_str) == Some("local")
-                    && node.get("driver_opts").and_then(|o| o.get("o")).and_then(Node::as_str) == Some("bind");
-                if let Some(device) = node.get_mut("driver_opts").and_then(|o| o.get_mut("device")).filter(|_| bind) {
+                    && node
+                        .get("driver_opts")
+                        .and_then(|o| o.get("o"))
+                        .and_then(Node::as_str)
+                        == Some("bind");
+                if let Some(device) = node
+                    .get_mut("driver_opts")
+                    .and_then(|o| o.get_mut("device"))
+                    .filter(|_| bind)
+                {
                     self.resolve_string(device);
                 }
             }
@@ -75,7 +83,9 @@ impl PathResolver<'_> {
             // Go's filepath.IsAbs path is returned as written (a trailing `/` stays).
             return expanded;
         }
-        clean(&self.working_dir.join(p)).to_string_lossy().into_owned()
+        clean(&self.working_dir.join(p))
+            .to_string_lossy()
+            .into_owned()
     }
 }
 
@@ -111,14 +121,23 @@ fn path_kind(path: &KeyPath) -> Option<Kind> {
 fn is_remote_context(s: &str) -> bool {
     s.contains("://")
         || s.starts_with("service:")
-        || ["https://", "http://", "git://", "ssh://", "github.com/", "git@"]
-            .iter()
-            .any(|p| s.starts_with(p))
+        || [
+            "https://",
+            "http://",
+            "git://",
+            "ssh://",
+            "github.com/",
+            "git@",
+        ]
+        .iter()
+        .any(|p| s.starts_with(p))
 }
 
 pub fn expand_user(s: &str, home: Option<&str>) -> String {
     match (s.strip_prefix('~'), home) {
-        (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => format!("{home}{rest}"),
+        (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
+            format!("{home}{rest}")
+        }
         _ => s.to_string(),
     }
 }
@@ -175,10 +194,16 @@ mod tests {
             working_dir: Path::new("/p"),
             home: None,
         };
-        let mut n = parse_documents("services: {a: {build: {context: 'https://github.com/x/y.git'}}}", "r.yaml")
-            .unwrap()
-            .remove(0);
+        let mut n = parse_documents(
+            "services: {a: {build: {context: 'https://github.com/x/y.git'}}}",
+            "r.yaml",
+        )
+        .unwrap()
+        .remove(0);
         r.resolve(&mut n, &KeyPath::root());
-        assert_eq!(n.to_json()["services"]["a"]["build"]["context"], "https://github.com/x/y.git");
+        assert_eq!(
+            n.to_json()["services"]["a"]["build"]["context"],
+            "https://github.com/x/y.git"
+        );
     }
 }

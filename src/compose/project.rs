@@ -60,7 +60,11 @@ pub struct Loaded {
     pub project: model::Project,
 }
 
-pub fn load_project(opts: &ProjectOptions, host: &Host, settings: &LoadSettings) -> Result<Loaded, LoadError> {
+pub fn load_project(
+    opts: &ProjectOptions,
+    host: &Host,
+    settings: &LoadSettings,
+) -> Result<Loaded, LoadError> {
     let discovered = discover(opts, host)?;
     let load_opts = LoadOptions {
         interpolate: settings.interpolate,
@@ -69,7 +73,9 @@ pub fn load_project(opts: &ProjectOptions, host: &Host, settings: &LoadSettings)
     };
     let name = project_name(&discovered, &load_opts)?;
     let mut environment = discovered.environment.clone();
-    environment.entry("COMPOSE_PROJECT_NAME".into()).or_insert_with(|| name.clone());
+    environment
+        .entry("COMPOSE_PROJECT_NAME".into())
+        .or_insert_with(|| name.clone());
     let details = ConfigDetails {
         working_dir: discovered.working_dir.clone(),
         files: discovered.files.clone(),
@@ -112,19 +118,55 @@ impl Loaded {
     pub fn used_resources_only(&self) -> model::Project {
         let mut out = self.project.clone();
         let json = serde_json::to_value(&self.project).unwrap_or_default();
-        let services: Vec<&serde_json::Value> = json["services"].as_object().into_iter().flat_map(|m| m.values()).collect();
+        let services: Vec<&serde_json::Value> = json["services"]
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.values())
+            .collect();
         let mut networks = BTreeSet::new();
         let mut volumes = BTreeSet::new();
         let mut secrets = BTreeSet::new();
         let mut configs = BTreeSet::new();
-        let source = |v: &serde_json::Value| v["source"].as_str().filter(|s| !s.is_empty()).map(str::to_string);
+        let source = |v: &serde_json::Value| {
+            v["source"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
         for svc in services {
-            networks.extend(svc["networks"].as_object().into_iter().flat_map(|m| m.keys().cloned()));
-            let named = svc["volumes"].as_array().into_iter().flatten().filter(|v| v["type"] == "volume");
+            networks.extend(
+                svc["networks"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|m| m.keys().cloned()),
+            );
+            let named = svc["volumes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|v| v["type"] == "volume");
             volumes.extend(named.filter_map(source));
-            secrets.extend(svc["secrets"].as_array().into_iter().flatten().filter_map(source));
-            secrets.extend(svc["build"]["secrets"].as_array().into_iter().flatten().filter_map(source));
-            configs.extend(svc["configs"].as_array().into_iter().flatten().filter_map(source));
+            secrets.extend(
+                svc["secrets"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(source),
+            );
+            secrets.extend(
+                svc["build"]["secrets"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(source),
+            );
+            configs.extend(
+                svc["configs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(source),
+            );
         }
         out.networks.retain(|k, _| networks.contains(k));
         out.volumes.retain(|k, _| volumes.contains(k));
@@ -161,28 +203,47 @@ fn project_name(d: &Discovered, opts: &LoadOptions) -> Result<String, LoadError>
     }
     let mut from_files = None;
     for file in &d.files {
-        let Ok(docs) = parse_documents(&file.content, &file.display_name()) else { continue };
+        let Ok(docs) = parse_documents(&file.content, &file.display_name()) else {
+            continue;
+        };
         for doc in docs {
-            if let Some(name) = doc.get("name").filter(|n| n.as_str().is_some_and(|s| !s.is_empty())) {
+            if let Some(name) = doc
+                .get("name")
+                .filter(|n| n.as_str().is_some_and(|s| !s.is_empty()))
+            {
                 from_files = Some(name.clone());
             }
         }
     }
-    let Some(mut node) = from_files else { return Ok(d.default_name.clone()) };
+    let Some(mut node) = from_files else {
+        return Ok(d.default_name.clone());
+    };
     if opts.interpolate {
         let lookup = |k: &str| d.environment.get(k).cloned();
         interpolate(&mut node, &KeyPath::root().key("name"), &lookup)?;
     }
     let name = normalize_project_name(node.as_str().unwrap_or_default());
-    Ok(if name.is_empty() { d.default_name.clone() } else { name })
+    Ok(if name.is_empty() {
+        d.default_name.clone()
+    } else {
+        name
+    })
 }
 
 /// `x-*` keys are free-form extensions: kept at the top level for YAML output, never decoded.
 /// Maps whose keys are user data (`environment`, `labels`…) keep theirs.
 fn strip_extensions(tree: &mut Node) {
     const FREE_FORM: &[&str] = &[
-        "environment", "labels", "annotations", "sysctls", "args", "driver_opts", "options",
-        "extra_hosts", "additional_contexts", "ssh",
+        "environment",
+        "labels",
+        "annotations",
+        "sysctls",
+        "args",
+        "driver_opts",
+        "options",
+        "extra_hosts",
+        "additional_contexts",
+        "ssh",
     ];
     fn strip(node: &mut Node, top: bool) {
         if let Some(map) = node.as_map_mut() {

@@ -79,7 +79,9 @@ impl Resets {
             .paths
             .iter()
             .filter_map(|p| match p.segments() {
-                [PathSeg::Key(s), PathSeg::Key(name), ..] if s == "services" && name == to => Some(p.clone()),
+                [PathSeg::Key(s), PathSeg::Key(name), ..] if s == "services" && name == to => {
+                    Some(p.clone())
+                }
                 _ => None,
             })
             .collect();
@@ -111,7 +113,10 @@ mod tests {
             "services: {a: {image: x, build: ., environment: {A: '1', B: '2'}}}",
             "services: {a: {build: !reset null, environment: {A: !reset null}}}",
         );
-        assert_eq!(j, serde_json::json!({"services": {"a": {"image": "x", "environment": ["B=2"]}}}));
+        assert_eq!(
+            j,
+            serde_json::json!({"services": {"a": {"image": "x", "environment": ["B=2"]}}})
+        );
     }
 
     #[test]
@@ -120,7 +125,10 @@ mod tests {
             "networks: {n: {external: true, name: foo}}",
             "networks: {n: !override {driver: bridge}}",
         );
-        assert_eq!(j, serde_json::json!({"networks": {"n": {"driver": "bridge"}}}));
+        assert_eq!(
+            j,
+            serde_json::json!({"networks": {"n": {"driver": "bridge"}}})
+        );
     }
 
     #[test]

@@ -29,7 +29,11 @@ fn enabled_by(service: &Node, active: &[String]) -> bool {
 
 /// Keeps in `dict.services` the services enabled by `profiles` and by naming them in
 /// `requested`, plus the dependencies of the requested ones; returns the others.
-pub fn select(dict: &mut Node, profiles: &[String], requested: &[String]) -> Result<Selection, LoadError> {
+pub fn select(
+    dict: &mut Node,
+    profiles: &[String],
+    requested: &[String],
+) -> Result<Selection, LoadError> {
     let Some(services) = dict.get_mut("services").and_then(Node::as_map_mut) else {
         return Ok(Selection::default());
     };
@@ -53,7 +57,8 @@ pub fn select(dict: &mut Node, profiles: &[String], requested: &[String]) -> Res
     }
     if !requested.is_empty() {
         let wanted = with_dependencies(&enabled, requested);
-        let (kept, dropped): (Map, Map) = enabled.into_iter().partition(|(n, _)| wanted.contains(n));
+        let (kept, dropped): (Map, Map) =
+            enabled.into_iter().partition(|(n, _)| wanted.contains(n));
         enabled = kept;
         disabled.extend(dropped);
         for service in enabled.values_mut() {
@@ -76,7 +81,11 @@ fn with_dependencies(services: &Map, requested: &[String]) -> BTreeSet<String> {
         if !seen.insert(name.clone()) {
             continue;
         }
-        if let Some(deps) = services.get(&name).and_then(|s| s.get("depends_on")).and_then(Node::as_map) {
+        if let Some(deps) = services
+            .get(&name)
+            .and_then(|s| s.get("depends_on"))
+            .and_then(Node::as_map)
+        {
             todo.extend(deps.keys().filter(|d| services.contains_key(*d)).cloned());
         }
     }
@@ -89,7 +98,10 @@ mod tests {
     use crate::compose::yaml::parse_documents;
 
     fn names(dict: &Node) -> Vec<String> {
-        dict.get("services").and_then(Node::as_map).map(|m| m.keys().cloned().collect()).unwrap_or_default()
+        dict.get("services")
+            .and_then(Node::as_map)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     const FILE: &str = "services:\n  a: {image: x}\n  b: {image: x, profiles: [debug], depends_on: {a: {}}}\n  c: {image: x, profiles: [other]}\n";
@@ -118,6 +130,11 @@ mod tests {
     #[test]
     fn unknown_service_is_an_error() {
         let mut d = parse_documents(FILE, "p.yaml").unwrap().remove(0);
-        assert!(select(&mut d, &[], &["zzz".into()]).unwrap_err().to_string().contains("no such service: zzz"));
+        assert!(
+            select(&mut d, &[], &["zzz".into()])
+                .unwrap_err()
+                .to_string()
+                .contains("no such service: zzz")
+        );
     }
 }

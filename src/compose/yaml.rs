@@ -140,7 +140,8 @@ impl<'a> Builder<'a> {
                 break;
             }
             let key_span = key_ev.1;
-            let is_merge = matches!(&key_ev.0, Event::Scalar(k, ScalarStyle::Plain, _, _) if k == "<<");
+            let is_merge =
+                matches!(&key_ev.0, Event::Scalar(k, ScalarStyle::Plain, _, _) if k == "<<");
             let key = self.node(key_ev)?;
             let value_ev = self.next()?;
             let value_span = value_ev.1;
@@ -153,17 +154,26 @@ impl<'a> Builder<'a> {
                 self.error_at(&key_span, "mapping keys must be scalars".to_string())
             })?;
             if map.contains_key(&name) {
-                return Err(self.error_at(&key_span, format!("mapping key {name:?} already defined")));
+                return Err(
+                    self.error_at(&key_span, format!("mapping key {name:?} already defined"))
+                );
             }
             map.insert(name, value);
         }
         for (merge, span) in merges {
-            apply_merge(&mut map, merge)
-                .map_err(|m| self.error_at(if span == Span::default() { start } else { &span }, m))?;
+            apply_merge(&mut map, merge).map_err(|m| {
+                self.error_at(
+                    if span == Span::default() {
+                        start
+                    } else {
+                        &span
+                    },
+                    m,
+                )
+            })?;
         }
         Ok(map)
     }
-
 }
 
 fn apply_merge(map: &mut Map, merge: Node) -> Result<(), String> {
@@ -241,7 +251,11 @@ fn split_tag(tag: Option<&saphyr_parser::Tag>) -> (Option<Tag>, Option<String>) 
     }
 }
 
-fn resolve_scalar(text: &Cow<str>, style: ScalarStyle, core: Option<&str>) -> Result<Value, String> {
+fn resolve_scalar(
+    text: &Cow<str>,
+    style: ScalarStyle,
+    core: Option<&str>,
+) -> Result<Value, String> {
     let text: &str = text;
     match core {
         Some("str") => return Ok(Value::String(text.to_string())),
@@ -314,7 +328,11 @@ pub fn parse_int(text: &str) -> Option<i64> {
     } else {
         (10, lower.clone())
     };
-    if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__") {
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
+    {
         return None;
     }
     let clean: String = digits.chars().filter(|c| *c != '_').collect();
@@ -373,7 +391,13 @@ mod tests {
     #[test]
     fn locations_are_one_based() {
         let n = one("services:\n  web:\n    image: nginx\n");
-        let image = n.get("services").unwrap().get("web").unwrap().get("image").unwrap();
+        let image = n
+            .get("services")
+            .unwrap()
+            .get("web")
+            .unwrap()
+            .get("image")
+            .unwrap();
         let loc = image.loc.as_ref().unwrap();
         assert_eq!((loc.line, loc.column), (3, 12));
     }
@@ -406,7 +430,8 @@ mod tests {
 
     #[test]
     fn syntax_errors_show_the_line() {
-        let err = parse_documents("services:\n  web:\n    image: [nginx\n", "bad.yaml").unwrap_err();
+        let err =
+            parse_documents("services:\n  web:\n    image: [nginx\n", "bad.yaml").unwrap_err();
         let shown = err.to_string();
         assert!(shown.starts_with("bad.yaml:"), "{shown}");
         assert!(shown.contains(" | "), "{shown}");
