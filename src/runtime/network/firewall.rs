@@ -1,5 +1,6 @@
-//! nftables rules, all inside rcompose's own tables `ip rcompose_nat` and `inet rcompose`, so
-//! nothing rcompose did not create is ever touched. The whole ruleset is rendered from the
+//! nftables rules, all inside rcompose's own tables `ip rcompose_nat_<tag>` and
+//! `inet rcompose_<tag>` (`<tag>` = 8 hex digits of the state root, so two state roots never
+//! overwrite each other's rules), so nothing rcompose did not create is ever touched. The whole ruleset is rendered from the
 //! state and replaced in one atomic `nft -f -` transaction (`table …; delete table …; table … {…}`),
 //! which makes every change idempotent and a crash never leaves half a ruleset. When the state is
 //! empty both tables are deleted.
@@ -24,24 +25,26 @@ use std::process::{Command, Stdio};
 use super::error::{NetError, Result};
 use super::state::State;
 
-/// Name of the NAT table (family `ip`).
-pub const NAT_TABLE: &str = "rcompose_nat";
-/// Name of the filter table (family `inet`).
-pub const FILTER_TABLE: &str = "rcompose";
+/// Names of the NAT (family `ip`) and filter (family `inet`) tables of the state root `tag`.
+pub fn table_names(tag: &str) -> (String, String) {
+    (format!("rcompose_nat_{tag}"), format!("rcompose_{tag}"))
+}
 
 /// The full `nft -f` script for `state` (tables deleted when the state is empty).
-pub fn render(state: &State) -> String {
+pub fn render(state: &State, tag: &str) -> String {
+    let (nat, filter) = table_names(tag);
+    let (nat_table, filter_table) = (nat.as_str(), filter.as_str());
     let mut s = String::new();
     // Create-then-delete makes the delete valid whether or not the table exists.
-    let _ = writeln!(s, "table ip {NAT_TABLE}\ndelete table ip {NAT_TABLE}");
+    let _ = writeln!(s, "table ip {nat_table}\ndelete table ip {nat_table}");
     let _ = writeln!(
         s,
-        "table inet {FILTER_TABLE}\ndelete table inet {FILTER_TABLE}"
+        "table inet {filter_table}\ndelete table inet {filter_table}"
     );
     if state.is_empty() {
         return s;
     }
-    let _ = writeln!(s, "table ip {NAT_TABLE} {{");
+    let _ = writeln!(s, "table ip {nat_table} {{");
     let _ = writeln!(s, "  chain published {{");
     for p in &state.ports {
         let daddr = match p.host_ip {
@@ -82,7 +85,7 @@ pub fn render(state: &State) -> String {
     let _ = writeln!(s, "  }}\n}}");
     let _ = writeln!(
         s,
-        "table inet {FILTER_TABLE} {{\n  chain forward {{\n    type filter hook forward priority filter; policy accept;"
+        "table inet {filter_table} {{\n  chain forward {{\n    type filter hook forward priority filter; policy accept;"
     );
     for n in state.networks.values() {
         let br = &n.ifname;
@@ -101,7 +104,7 @@ pub fn render(state: &State) -> String {
 }
 
 /// Apply the ruleset for `state` (atomically) and enable forwarding if needed.
-pub fn apply(state: &State) -> Result<()> {
+pub fn apply(state: &State, tag: &str) -> Result<()> {
     if state.networks.values().any(|n| !n.internal) {
         let p = "/proc/sys/net/ipv4/ip_forward";
         if std::fs::read_to_string(p)
@@ -111,7 +114,7 @@ pub fn apply(state: &State) -> Result<()> {
             std::fs::write(p, "1").map_err(|e| NetError::io("write", p, e))?;
         }
     }
-    run_nft(&render(state))
+    run_nft(&render(state, tag))
 }
 
 fn run_nft(script: &str) -> Result<()> {
@@ -147,7 +150,7 @@ mod tests {
 
     #[test]
     fn renders_tables() {
-        assert!(!render(&State::default()).contains('{'));
+        assert!(!render(&State::default(), "t").contains('{'));
         let mut st = State::default();
         st.networks.insert(
             "p_default".into(),
@@ -179,7 +182,8 @@ mod tests {
             container_ip: "10.5.0.2".parse().unwrap(),
             container_port: 53,
         });
-        let s = render(&st);
+        let s = render(&st, "t");
+        assert!(s.contains("table ip rcompose_nat_t {"));
         assert!(s.contains("tcp dport 8080 dnat to 10.5.0.2:80"), "{s}");
         assert!(!s.contains("5353"), "{s}");
         assert!(s.contains("ip saddr 10.5.0.0/24 oifname != \"rc-0123456789\" masquerade"));

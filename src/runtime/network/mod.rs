@@ -6,7 +6,8 @@
 //! * [`ipam`]: subnets from pools (dockerd's defaults, configurable), free addresses.
 //! * [`state`]: allocations persisted under `<state_root>/network/` with a file lock.
 //! * [`link`]: bridges and veths over rtnetlink (container end created inside the netns).
-//! * [`firewall`]: nftables tables `ip rcompose_nat` / `inet rcompose`, replaced atomically.
+//! * [`firewall`]: nftables tables `ip rcompose_nat_<tag>` / `inet rcompose_<tag>` of this
+//!   state root, replaced atomically.
 //! * [`dns`], [`ports`]: DNS server and port proxies, both run by [`netd`], the one helper
 //!   process per state root.
 //! * [`files`]: `/etc/resolv.conf` and `/etc/hosts` content; [`mode`]: `network_mode`, `links`.
@@ -209,10 +210,16 @@ impl NetworkManager {
     fn commit(&self, lock: &state::StateLock, st: &State, firewall: bool) -> Result<()> {
         self.store.save(lock, st)?;
         if firewall {
-            firewall::apply(st)?;
+            firewall::apply(st, &self.firewall_tag())?;
         }
         netd::sync(&self.netd_bin, self.store.dir(), &self.run_dir, st)?;
         self.store.remove_if_empty(lock, st)
+    }
+
+    /// Suffix of this state root's nftables tables (see [`firewall::table_names`]).
+    pub fn firewall_tag(&self) -> String {
+        let h = Sha256::digest(self.store.dir().as_os_str().as_encoded_bytes());
+        hex(&h)[..8].to_string()
     }
 
     fn bridge_name(&self, network: &str) -> String {
