@@ -18,7 +18,10 @@ use rcompose::runtime::network::{
 };
 
 fn sh(cmd: &str) -> (bool, String) {
-    let out = Command::new("sh").args(["-c", cmd]).output().expect("run sh");
+    let out = Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .expect("run sh");
     let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
     s.push_str(&String::from_utf8_lossy(&out.stderr));
     (out.status.success(), s)
@@ -78,7 +81,10 @@ impl Drop for Ns {
             unsafe { libc::kill(-(c.id() as i32), libc::SIGKILL) };
             let _ = c.wait();
         }
-        let _ = sh(&format!("ip netns del {0}; rm -rf /etc/netns/{0}", self.name));
+        let _ = sh(&format!(
+            "ip netns del {0}; rm -rf /etc/netns/{0}",
+            self.name
+        ));
     }
 }
 
@@ -149,7 +155,12 @@ impl Fixture {
         );
         assert!(!self.mgr.run_dir().exists(), "run dir left");
         assert!(
-            !self.mgr.run_dir().with_file_name("state").join("network/state.json").exists()
+            !self
+                .mgr
+                .run_dir()
+                .with_file_name("state")
+                .join("network/state.json")
+                .exists()
         );
     }
     fn teardown(&mut self) {
@@ -166,12 +177,19 @@ impl Fixture {
 
 impl Drop for Fixture {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log =
+                std::fs::read_to_string(self.mgr.run_dir().join("netd.log")).unwrap_or_default();
+            eprintln!("netd.log:\n{log}");
+            eprintln!("state: {:?}", self.mgr.state());
+        }
         self.teardown();
         if let Some(pid) = netd::running_pid(self.mgr.run_dir()) {
             // SAFETY: killing the netd this fixture started.
             unsafe { libc::kill(pid as i32, libc::SIGKILL) };
         }
-        let (nat, filter) = rcompose::runtime::network::firewall::table_names(&self.mgr.firewall_tag());
+        let (nat, filter) =
+            rcompose::runtime::network::firewall::table_names(&self.mgr.firewall_tag());
         let _ = sh(&format!(
             "nft delete table ip {nat} 2>/dev/null; nft delete table inet {filter} 2>/dev/null"
         ));
@@ -183,6 +201,7 @@ impl Drop for Fixture {
 
 fn lookup(ns: &Ns, name: &str, server: Ipv4Addr) -> Vec<Ipv4Addr> {
     let (_, out) = ns.run(&format!("busybox nslookup -type=a {name} {server}"));
+    eprintln!("nslookup {name}: {out}");
     // Skip the "Server:"/"Address: server#53" header lines.
     out.lines()
         .filter(|l| l.starts_with("Address"))
@@ -209,7 +228,15 @@ fn dns_names_aliases_replicas_and_connectivity() {
     let net = fx.net("p1_default", false);
     assert_eq!(net.subnet, "10.201.0.0/24".parse::<Ipv4Net>().unwrap());
     let (mut a, b) = (Ns::new("rct-a"), Ns::new("rct-b"));
-    let ip_a = fx.attach("p1-web-1", &a.netns(), "p1_default", &Attachment::service_aliases("p1", "web", "p1-web-1", &["frontend".into()]).iter().map(String::as_str).collect::<Vec<_>>());
+    let ip_a = fx.attach(
+        "p1-web-1",
+        &a.netns(),
+        "p1_default",
+        &Attachment::service_aliases("p1", "web", "p1-web-1", &["frontend".into()])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
     // The pid form: an `unshare -n` process as the container.
     let mut proc_b = Command::new("unshare")
         .args(["-n", "sleep", "600"])
@@ -220,35 +247,71 @@ fn dns_names_aliases_replicas_and_connectivity() {
     let self_ns = std::fs::read_link("/proc/self/ns/net").unwrap();
     let t0 = Instant::now();
     while std::fs::read_link(format!("/proc/{pid}/ns/net")).ok() == Some(self_ns.clone()) {
-        assert!(t0.elapsed() < Duration::from_secs(5), "unshare did not start");
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "unshare did not start"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     let ip_p = fx.attach("p1-db-1", &Netns::Pid(pid), "p1_default", &["db"]);
     let ip_b = fx.attach("p1-cli-1", &b.netns(), "p1_default", &["cli"]);
-    assert_eq!((ip_a, ip_p, ip_b), (net.gateway.to_bits().wrapping_add(1).into(), Ipv4Addr::new(10, 201, 0, 3), Ipv4Addr::new(10, 201, 0, 4)));
+    assert_eq!(
+        (ip_a, ip_p, ip_b),
+        (
+            net.gateway.to_bits().wrapping_add(1).into(),
+            Ipv4Addr::new(10, 201, 0, 3),
+            Ipv4Addr::new(10, 201, 0, 4)
+        )
+    );
 
     // resolv.conf from the library, used by glibc inside the namespace.
-    b.write_resolv_conf(&resolv_conf(&ResolvConf { gateway: Some(net.gateway), ..Default::default() }, None));
+    b.write_resolv_conf(&resolv_conf(
+        &ResolvConf {
+            gateway: Some(net.gateway),
+            ..Default::default()
+        },
+        None,
+    ));
     for name in ["web", "p1-web-1", "frontend", "web.p1", "WEB", "db"] {
         let (ok, out) = b.run(&format!("getent hosts {name}"));
         let want = if name == "db" { ip_p } else { ip_a };
-        assert!(ok && out.starts_with(&want.to_string()), "getent {name}: {out}");
+        assert!(
+            ok && out.starts_with(&want.to_string()),
+            "getent {name}: {out}"
+        );
     }
     let (ok, out) = b.run("getent hosts nosuchname-xyz.invalid");
     assert!(!ok, "unknown name resolved: {out}");
 
     // Connect by the resolved name: busybox nc server in a, client in b.
-    a.serve("while true; do echo hello-from-web | busybox nc -l -p 7000; done");
+    a.serve("exec busybox nc -ll -p 7000 -e /bin/echo hello-from-web");
     let (ok, out) = b.run("busybox nc -w 3 $(getent hosts web | cut -d\" \" -f1) 7000 </dev/null");
     assert!(ok && out.contains("hello-from-web"), "nc: {out}");
-    let (ok, out) = b.run(&format!("ping -c1 -W2 {ip_p}"));
+    let (ok, out) = b.run(&format!("busybox ping -c1 -W2 {ip_p}"));
     assert!(ok, "ping pid-netns container: {out}");
 
     // Three replicas behind one name, returned in rotating order.
     let replicas: Vec<Ns> = (1..=3).map(|i| Ns::new(&format!("rct-w{i}"))).collect();
     let mut ips = Vec::new();
     for (i, r) in replicas.iter().enumerate() {
-        ips.push(fx.attach(&format!("p1-worker-{}", i + 1), &r.netns(), "p1_default", &["worker"]));
+        ips.push(fx.attach(
+            &format!("p1-worker-{}", i + 1),
+            &r.netns(),
+            "p1_default",
+            &["worker"],
+        ));
+    }
+    {
+        let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s.send_to(&dns_query(1, "worker"), (net.gateway, 53))
+            .unwrap();
+        let mut buf = [0u8; 512];
+        eprintln!(
+            "raw query from host: {:?}",
+            s.recv_from(&mut buf).map(|(n, _)| n)
+        );
+        eprintln!("{}", sh("ss -uanp | grep :53; ps aux | grep [_]_netd").1);
     }
     let got = lookup(&b, "worker", net.gateway);
     let mut sorted = got.clone();
@@ -261,7 +324,12 @@ fn dns_names_aliases_replicas_and_connectivity() {
     assert_eq!(lookup(&b, "worker", net.gateway).len(), 2);
 
     // /etc/hosts content.
-    let hosts = hosts_file(&HostsFile { hostname: "web".into(), domainname: None, addresses: vec![ip_a], extra_hosts: vec![] });
+    let hosts = hosts_file(&HostsFile {
+        hostname: "web".into(),
+        domainname: None,
+        addresses: vec![ip_a],
+        extra_hosts: vec![],
+    });
     assert!(hosts.contains(&format!("{ip_a}\tweb\n")));
 
     // SAFETY: killing the process group we created.
@@ -299,7 +367,11 @@ fn ns_path(ns: &Netns) -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("0.0.0.0:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[test]
@@ -308,23 +380,50 @@ fn published_tcp_udp_ports_and_preflight() {
     let net = fx.net("p2_default", false);
     let mut c = Ns::new("rct-srv");
     let ip = fx.attach("p2-srv-1", &c.netns(), "p2_default", &["srv"]);
-    c.serve("while true; do echo tcp-hello | busybox nc -l -p 80; done");
+    c.serve("exec busybox nc -ll -p 80 -e /bin/echo tcp-hello");
     let udp = udp_echo_in(&c.netns(), 53);
 
     let (tcp_port, udp_port) = (free_port(), free_port());
     let bindings = vec![
-        PortBinding { protocol: Protocol::Tcp, host_ip: None, host_port: HostPort::Fixed(tcp_port), container_ip: ip, container_port: 80 },
-        PortBinding { protocol: Protocol::Udp, host_ip: None, host_port: HostPort::Fixed(udp_port), container_ip: ip, container_port: 53 },
-        PortBinding { protocol: Protocol::Tcp, host_ip: Some("127.0.0.1".parse().unwrap()), host_port: HostPort::Any, container_ip: ip, container_port: 80 },
-        PortBinding { protocol: Protocol::Tcp, host_ip: Some("::1".parse().unwrap()), host_port: HostPort::Any, container_ip: ip, container_port: 80 },
+        PortBinding {
+            protocol: Protocol::Tcp,
+            host_ip: None,
+            host_port: HostPort::Fixed(tcp_port),
+            container_ip: ip,
+            container_port: 80,
+        },
+        PortBinding {
+            protocol: Protocol::Udp,
+            host_ip: None,
+            host_port: HostPort::Fixed(udp_port),
+            container_ip: ip,
+            container_port: 53,
+        },
+        PortBinding {
+            protocol: Protocol::Tcp,
+            host_ip: Some("127.0.0.1".parse().unwrap()),
+            host_port: HostPort::Any,
+            container_ip: ip,
+            container_port: 80,
+        },
+        PortBinding {
+            protocol: Protocol::Tcp,
+            host_ip: Some("::1".parse().unwrap()),
+            host_port: HostPort::Any,
+            container_ip: ip,
+            container_port: 80,
+        },
     ];
-    fx.mgr.check_ports(&bindings).expect("preflight on free ports");
+    fx.mgr
+        .check_ports(&bindings)
+        .expect("preflight on free ports");
     let published = fx.mgr.publish("p2-srv-1", &bindings).expect("publish");
     assert_eq!(published[0].host_port, tcp_port);
     assert_ne!(published[2].host_port, 0);
 
     let fetch = |addr: SocketAddr| -> String {
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3))
+            .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
         s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
         let mut out = String::new();
         let _ = s.read_to_string(&mut out);
@@ -346,27 +445,44 @@ fn published_tcp_udp_ports_and_preflight() {
     let other = Ns::new("rct-oth");
     fx2.attach("p2x-o-1", &other.netns(), "p2x_default", &["o"]);
     let (ok, out) = other.run(&format!("busybox nc -w 3 {hip} {tcp_port} </dev/null"));
-    assert!(ok && out.contains("tcp-hello"), "from another host via DNAT: {out}");
+    assert!(
+        ok && out.contains("tcp-hello"),
+        "from another host via DNAT: {out}"
+    );
 
     for target in [IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V4(hip)] {
         let s = UdpSocket::bind("0.0.0.0:0").unwrap();
         s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
         s.send_to(b"ping", (target, udp_port)).unwrap();
         let mut buf = [0u8; 64];
-        let (n, _) = s.recv_from(&mut buf).unwrap_or_else(|e| panic!("udp via {target}: {e}"));
+        let (n, _) = s
+            .recv_from(&mut buf)
+            .unwrap_or_else(|e| panic!("udp via {target}: {e}"));
         assert_eq!(&buf[..n], b"echo:ping");
     }
 
     // A second publish of the same port is refused, naming it.
     let err = fx.mgr.check_ports(&bindings[..1]).unwrap_err();
-    assert!(matches!(err, NetError::PortInUse { port, .. } if port == tcp_port), "{err}");
-    assert!(err.to_string().contains("rcompose"), "holder should be netd: {err}");
+    assert!(
+        matches!(err, NetError::PortInUse { port, .. } if port == tcp_port),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("rcompose"),
+        "holder should be netd: {err}"
+    );
 
     let s = UdpSocket::bind("0.0.0.0:0").unwrap();
     let _ = s.send_to(b"quit", (Ipv4Addr::LOCALHOST, udp_port));
     let _ = udp.join();
     fx.mgr.unpublish("p2-srv-1").expect("unpublish");
-    assert!(TcpStream::connect_timeout(&SocketAddr::from((Ipv4Addr::LOCALHOST, tcp_port)), Duration::from_secs(1)).is_err());
+    assert!(
+        TcpStream::connect_timeout(
+            &SocketAddr::from((Ipv4Addr::LOCALHOST, tcp_port)),
+            Duration::from_secs(1)
+        )
+        .is_err()
+    );
     let _ = net;
     fx2.teardown_and_check();
     fx.teardown_and_check();
@@ -388,8 +504,14 @@ fn port_in_use_is_reported_before_anything_is_created() {
         }])
         .unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains(&format!("0.0.0.0:{port} is already in use")), "{msg}");
-    assert!(msg.contains(&format!("pid {}", std::process::id())), "{msg}");
+    assert!(
+        msg.contains(&format!("0.0.0.0:{port} is already in use")),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!("pid {}", std::process::id())),
+        "{msg}"
+    );
     assert!(fx.mgr.state().unwrap().is_empty());
     assert!(!fx.mgr.run_dir().exists());
 }
@@ -410,7 +532,10 @@ fn internal_network_has_no_default_route_and_no_outbound() {
     assert!(ok && out.contains("internal-ok"), "{out}");
     // Outbound: even with a route forced in, the forward chain drops it.
     let hip = host_ip();
-    let (ok, out) = a.run(&format!("ip route add default via {} && ping -c1 -W2 1.1.1.1", net.gateway));
+    let (ok, out) = a.run(&format!(
+        "ip route add default via {} && busybox ping -c1 -W2 1.1.1.1",
+        net.gateway
+    ));
     assert!(!ok, "internal network reached the outside: {out}");
     let _ = hip;
     fx.teardown_and_check();
@@ -428,10 +553,18 @@ fn outbound_nat_reaches_the_debian_mirror() {
     let net = fx.net("p5_default", false);
     let c = Ns::new("rct-eg");
     fx.attach("p5-c-1", &c.netns(), "p5_default", &["c"]);
-    c.write_resolv_conf(&resolv_conf(&ResolvConf { gateway: Some(net.gateway), ..Default::default() }, None));
+    c.write_resolv_conf(&resolv_conf(
+        &ResolvConf {
+            gateway: Some(net.gateway),
+            ..Default::default()
+        },
+        None,
+    ));
     let (ok, out) = c.run("getent hosts deb.debian.org");
     assert!(ok, "forwarded lookup failed: {out}");
-    let (ok, out) = c.run(&format!("curl -sS -m 20 -o /dev/null -w %{{http_code}} {url}"));
+    let (ok, out) = c.run(&format!(
+        "curl -sS -m 20 -o /dev/null -w %{{http_code}} {url}"
+    ));
     assert!(ok && out.trim() == "200", "curl via NAT: {out}");
     fx.teardown_and_check();
 }
@@ -446,14 +579,24 @@ fn two_projects_with_same_network_names_are_isolated() {
     assert_ne!(n1.subnet, n2.subnet);
     assert_ne!(n1.ifname, n2.ifname);
     let (a, b) = (Ns::new("rct-pa"), Ns::new("rct-pb"));
-    let ip_a = fx.attach("alpha-web-1", &a.netns(), "alpha_default", &["web", "only-alpha"]);
-    let ip_b = fx.attach("beta-web-1", &b.netns(), "beta_default", &["web", "only-beta"]);
+    let ip_a = fx.attach(
+        "alpha-web-1",
+        &a.netns(),
+        "alpha_default",
+        &["web", "only-alpha"],
+    );
+    let ip_b = fx.attach(
+        "beta-web-1",
+        &b.netns(),
+        "beta_default",
+        &["web", "only-beta"],
+    );
     assert_eq!(lookup(&a, "web", n1.gateway), vec![ip_a]);
     assert_eq!(lookup(&b, "web", n2.gateway), vec![ip_b]);
     assert!(lookup(&a, "only-beta", n1.gateway).is_empty());
     // Asking the other project's DNS does not help either: its view is per network, and the
     // other subnet is not reachable.
-    let (ok, _) = a.run(&format!("ping -c1 -W1 {ip_b}"));
+    let (ok, _) = a.run(&format!("busybox ping -c1 -W1 {ip_b}"));
     assert!(!ok, "projects can reach each other");
     fx.teardown_and_check();
 }
@@ -478,13 +621,21 @@ fn bench_setup_and_dns_latency() {
     let mut times = Vec::new();
     for (i, ns) in nss.iter().enumerate() {
         let t = Instant::now();
-        fx.attach(&format!("bench-c-{i}"), &ns.netns(), "bench_default", &["svc"]);
+        fx.attach(
+            &format!("bench-c-{i}"),
+            &ns.netns(),
+            "bench_default",
+            &["svc"],
+        );
         times.push(t.elapsed());
     }
     times.sort();
     eprintln!(
         "attach per container: median {:?}, min {:?}, p90 {:?}, max {:?} (n={n})",
-        times[n / 2], times[0], times[n * 9 / 10], times[n - 1]
+        times[n / 2],
+        times[0],
+        times[n * 9 / 10],
+        times[n - 1]
     );
     let s = UdpSocket::bind("0.0.0.0:0").unwrap();
     s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();

@@ -189,15 +189,17 @@ async fn forward(up: SocketAddr, query: &[u8]) -> Option<Vec<u8>> {
     Some(buf)
 }
 
-/// The listeners of one network; dropping it stops them.
+/// The listeners of one network (stop them with [`Listener::stop`]).
 pub(crate) struct Listener {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-impl Drop for Listener {
-    fn drop(&mut self) {
-        for t in &self.tasks {
+impl Listener {
+    /// Stop and wait until the sockets are closed.
+    pub(crate) async fn stop(self) {
+        for t in self.tasks {
             t.abort();
+            let _ = t.await;
         }
     }
 }

@@ -12,7 +12,7 @@
 //!   a local address (from other hosts, and from the host itself to a non-loopback address).
 //!   Loopback and IPv6 are left to the userland proxy (see the module doc of [`super`]).
 //! * `inet rcompose forward`: internal networks may only talk inside their bridge; different
-//!   rcompose bridges are isolated from each other.
+//!   rcompose bridges are isolated from each other, except for DNAT'ed (published) ports.
 //!
 //! Also sets `net.ipv4.ip_forward=1` when a non-internal network exists (never reset: other
 //! software may rely on it, dockerd behaves the same).
@@ -87,17 +87,19 @@ pub fn render(state: &State, tag: &str) -> String {
         s,
         "table inet {filter_table} {{\n  chain forward {{\n    type filter hook forward priority filter; policy accept;"
     );
-    for n in state.networks.values() {
+    for n in state.networks.values().filter(|n| n.internal) {
         let br = &n.ifname;
-        if n.internal {
-            let _ = writeln!(s, "    iifname \"{br}\" oifname != \"{br}\" drop");
-            let _ = writeln!(s, "    oifname \"{br}\" iifname != \"{br}\" drop");
-        } else {
-            let _ = writeln!(
-                s,
-                "    iifname \"{br}\" oifname != \"{br}\" oifname \"rc-*\" drop"
-            );
-        }
+        let _ = writeln!(s, "    iifname \"{br}\" oifname != \"{br}\" drop");
+        let _ = writeln!(s, "    oifname \"{br}\" iifname != \"{br}\" drop");
+    }
+    // Published ports are public: DNAT'ed connections may cross bridges.
+    let _ = writeln!(s, "    ct status dnat accept");
+    for n in state.networks.values().filter(|n| !n.internal) {
+        let br = &n.ifname;
+        let _ = writeln!(
+            s,
+            "    iifname \"{br}\" oifname != \"{br}\" oifname \"rc-*\" drop"
+        );
     }
     let _ = writeln!(s, "  }}\n}}");
     s

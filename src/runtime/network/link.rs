@@ -113,7 +113,12 @@ pub fn ensure_bridge(
         let idx = match link_index(&h, ifname).await? {
             Some(i) => i,
             None => {
-                let mut b = LinkBridge::new(ifname);
+                // A fixed MAC: otherwise the bridge takes the lowest MAC of its ports and changes
+                // it as containers come and go, which stales the containers' ARP entry of the
+                // gateway (DNS and egress stop working for them).
+                let o = gateway.octets();
+                let mut b =
+                    LinkBridge::new(ifname).address(vec![0x02, 0x42, o[0], o[1], o[2], o[3]]);
                 if let Some(m) = mtu {
                     b = b.mtu(m);
                 }

@@ -121,7 +121,7 @@ fn serve(state_dir: &Path, run_dir: &Path) -> Result<()> {
                 }
             };
             if st.is_empty() {
-                drop(d);
+                d.stop_all().await;
                 let _ = std::fs::remove_file(&sock_path);
                 let _ = std::fs::remove_file(&pid_path);
                 let _ = w.write_all(b"bye\n").await;
@@ -147,6 +147,15 @@ struct Daemon {
 }
 
 impl Daemon {
+    async fn stop_all(self) {
+        for (_, (_, l)) in self.dns {
+            l.stop().await;
+        }
+        for (_, (_, p)) in self.proxies {
+            p.stop().await;
+        }
+    }
+
     async fn reconcile(&mut self, st: &State) -> std::result::Result<(), String> {
         let gateways: Vec<Ipv4Addr> = st.networks.values().map(|n| n.gateway).collect();
         if let Ok(mut r) = self.shared.records.write() {
@@ -156,8 +165,17 @@ impl Daemon {
             *u = dns::host_resolvers(&gateways);
         }
         let mut errors = Vec::new();
-        self.dns
-            .retain(|name, (gw, _)| st.networks.get(name).is_some_and(|n| n.gateway == *gw));
+        let stale: Vec<String> = self
+            .dns
+            .iter()
+            .filter(|(name, (gw, _))| st.networks.get(*name).is_none_or(|n| n.gateway != *gw))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in stale {
+            if let Some((_, l)) = self.dns.remove(&name) {
+                l.stop().await;
+            }
+        }
         for (name, n) in &st.networks {
             if self.dns.contains_key(name) {
                 continue;
@@ -179,8 +197,17 @@ impl Daemon {
                 )
             })
             .collect();
-        self.proxies
-            .retain(|k, (target, _)| want.get(k) == Some(target));
+        let stale: Vec<PortKey> = self
+            .proxies
+            .iter()
+            .filter(|(k, (target, _))| want.get(*k) != Some(target))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in stale {
+            if let Some((_, p)) = self.proxies.remove(&k) {
+                p.stop().await;
+            }
+        }
         for (k, target) in want {
             if self.proxies.contains_key(&k) {
                 continue;

@@ -267,9 +267,11 @@ pub(crate) struct Proxy {
     task: tokio::task::JoinHandle<()>,
 }
 
-impl Drop for Proxy {
-    fn drop(&mut self) {
+impl Proxy {
+    /// Stop and wait until the listening socket is closed.
+    pub(crate) async fn stop(self) {
         self.task.abort();
+        let _ = self.task.await;
     }
 }
 
