@@ -665,3 +665,94 @@ fn bench_setup_and_dns_latency() {
     eprintln!("remove network (+ netd exit): {:?}", t.elapsed());
     let _ = Write::flush(&mut std::io::stderr());
 }
+
+#[test]
+fn concurrent_projects_get_distinct_subnets_and_static_addresses_are_checked() {
+    // Two "rcompose up"s at once on one state root: the state lock serializes IPAM.
+    let mut fx = Fixture::new("10.208.0.0/16");
+    let state = fx.mgr.clone();
+    let handles: Vec<_> = ["c1", "c2"]
+        .into_iter()
+        .map(|p| {
+            let m = state.clone();
+            std::thread::spawn(move || {
+                (0..3)
+                    .map(|i| {
+                        m.ensure_network(&NetworkSpec {
+                            name: format!("{p}_n{i}"),
+                            ..Default::default()
+                        })
+                        .expect("ensure_network")
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut subnets = Vec::new();
+    for h in handles {
+        for info in h.join().expect("thread") {
+            fx.ifnames.push(info.ifname.clone());
+            subnets.push(info.subnet);
+        }
+    }
+    subnets.sort();
+    subnets.dedup();
+    assert_eq!(subnets.len(), 6, "{subnets:?}");
+    // Idempotent.
+    let again = fx
+        .mgr
+        .ensure_network(&NetworkSpec {
+            name: "c1_n0".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(subnets.contains(&again.subnet));
+    // A given subnet overlapping another network is refused.
+    let err = fx
+        .mgr
+        .ensure_network(&NetworkSpec {
+            name: "c3_x".into(),
+            subnet: Some(again.subnet),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert!(matches!(err, NetError::SubnetOverlap { .. }), "{err}");
+    // Static ipv4_address, then the same address again.
+    let want = again.subnet.nth(50).unwrap();
+    let (a, b) = (Ns::new("rct-sa"), Ns::new("rct-sb"));
+    let eps = fx
+        .mgr
+        .attach(
+            "c1-a-1",
+            &a.netns(),
+            &[Attachment {
+                network: "c1_n0".into(),
+                ipv4: Some(want),
+                ..Default::default()
+            }],
+        )
+        .unwrap();
+    fx.ifnames.push(eps[0].host_ifname.clone());
+    assert_eq!(eps[0].ipv4, want);
+    let (_, addr) = a.run("ip -o -4 addr show eth0");
+    assert!(addr.contains(&format!("{want}/24")), "{addr}");
+    let err = fx
+        .mgr
+        .attach(
+            "c1-b-1",
+            &b.netns(),
+            &[Attachment {
+                network: "c1_n0".into(),
+                ipv4: Some(want),
+                ..Default::default()
+            }],
+        )
+        .unwrap_err();
+    assert!(matches!(err, NetError::AddressUnavailable { .. }), "{err}");
+    let (_, links) = b.run("ip -o link");
+    assert!(
+        !links.contains("eth0"),
+        "failed attach left an interface: {links}"
+    );
+    fx.teardown_and_check();
+}
