@@ -319,6 +319,23 @@ fn dns_names_aliases_replicas_and_connectivity() {
     assert_eq!(sorted, ips, "replicas");
     let again = lookup(&b, "worker", net.gateway);
     assert_ne!(got, again, "round robin order should rotate");
+    // DNS over TCP (length-prefixed) answers the same names.
+    {
+        let mut t = TcpStream::connect_timeout(
+            &SocketAddr::from((net.gateway, 53)),
+            Duration::from_secs(2),
+        )
+        .expect("DNS over TCP");
+        t.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let q = dns_query(9, "worker");
+        t.write_all(&(q.len() as u16).to_be_bytes()).unwrap();
+        t.write_all(&q).unwrap();
+        let mut len = [0u8; 2];
+        t.read_exact(&mut len).unwrap();
+        let mut r = vec![0u8; u16::from_be_bytes(len) as usize];
+        t.read_exact(&mut r).unwrap();
+        assert_eq!(u16::from_be_bytes([r[6], r[7]]), 3, "TCP answer count");
+    }
     // Live update: a replica goes away.
     fx.mgr.detach("p1-worker-3", None).expect("detach");
     assert_eq!(lookup(&b, "worker", net.gateway).len(), 2);
