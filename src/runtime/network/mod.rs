@@ -27,6 +27,10 @@
 //! * `<run_root>/network/`: `netd.sock`, `netd.pid`, `netd.lock`, `netd.log`; removed when the
 //!   last network and port are gone (netd exits then too).
 //!
+//! # Figures (debug build, 2 vCPUs under load average ~4, `tests/network_e2e.rs` bench)
+//! `attach` of one interface (veth + address + routes + state + DNS update): median 5–8 ms
+//! (min 2.6 ms); DNS answer from netd: median ~120 µs; `detach` ~20 ms (kernel veth teardown).
+//!
 //! The API is blocking (it runs short current-thread tokio runtimes inside); from async code
 //! call it through `spawn_blocking`.
 
