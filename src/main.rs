@@ -10,8 +10,12 @@ fn main() -> std::process::ExitCode {
     // arguments are an internal protocol, not a user interface.
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
-        Some(rcompose::runtime::monitor::MONITOR_ARG) => rcompose::runtime::monitor::main(&args[2..]),
-        Some(rcompose::runtime::network::netd::NETD_ARG) => rcompose::runtime::network::netd::main(&args[2..]),
+        Some(rcompose::runtime::monitor::MONITOR_ARG) => {
+            rcompose::runtime::monitor::main(&args[2..])
+        }
+        Some(rcompose::runtime::network::netd::NETD_ARG) => {
+            rcompose::runtime::network::netd::main(&args[2..])
+        }
         _ => rcompose::cli::main(),
     }
 }
