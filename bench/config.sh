@@ -8,7 +8,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 runs=${1:-20}
 cargo build --release --manifest-path "$root/Cargo.toml" -q
-rc="$root/target/release/rcompose"
+rc="${CARGO_TARGET_DIR:-$root/target}/release/rcompose"
 awesome="$(cd "$root/../shared/conformance/awesome-compose" && pwd)"
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
 "$here/gen-services.sh" 1000 "$work/big.yaml"

@@ -11,7 +11,7 @@ root="$(cd "$here/.." && pwd)"
 lab="$(cd "$root/../shared/lab" && pwd)"
 runs=${1:-30}
 cargo build --release --manifest-path "$root/Cargo.toml" -q
-rc="$root/target/release/rcompose"
+rc="${CARGO_TARGET_DIR:-$root/target}/release/rcompose"
 work="$(mktemp -d /tmp/rcb.XXXX)"
 cleanup() { "$rc" --root "$work/s" --run-root "$work/r" container rm -f mon >/dev/null 2>&1 || true; crun delete -f rcb-crun >/dev/null 2>&1 || true; rm -rf "$work"; }
 trap cleanup EXIT
