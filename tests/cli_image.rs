@@ -29,23 +29,9 @@ fn ok(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
 #[test]
 fn load_list_and_remove_an_image() {
-    if !is_root() {
-        eprintln!("skipped: needs root (layers hold overlay whiteouts)");
-        return;
-    }
+    require_root!();
     let bb = busybox::busybox();
     let root = tempfile::tempdir().expect("state root");
     let cwd = root.path();
@@ -75,10 +61,7 @@ fn load_list_and_remove_an_image() {
 
 #[test]
 fn pull_a_projects_images_from_a_local_registry() {
-    if !is_root() {
-        eprintln!("skipped: needs root (layers hold overlay whiteouts)");
-        return;
-    }
+    require_root!();
     let bb = busybox::busybox();
     let registry = Registry::start();
     registry.skopeo_push(

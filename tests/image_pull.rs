@@ -10,22 +10,14 @@ use std::net::TcpListener;
 use std::process::Command;
 
 use rcompose::runtime::image::{
-    Ensured, ImageError, ImageStore, PullEvent, PullOptions, PullPolicy, Reference,
+    Ensured, ImageError, ImageStore, PullEvent, PullOptions, PullPolicy,
 };
 use support::busybox;
 use support::oci::{self, Compression};
 use support::registry::Registry;
 use support::tarball::TarBuilder;
 
-fn store() -> (tempfile::TempDir, ImageStore) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let s = ImageStore::open(dir.path()).expect("open store");
-    (dir, s)
-}
-
-fn r(s: &str) -> Reference {
-    Reference::parse(s).expect("reference")
-}
+use support::{reference as r, temp_store as store};
 
 /// Options that ignore the host's ~/.docker/config.json.
 fn opts(dir: &std::path::Path) -> PullOptions {

@@ -9,20 +9,12 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
 
-use rcompose::runtime::image::{ImageError, ImageStore, Reference};
+use rcompose::runtime::image::{ImageError, ImageStore};
 use support::busybox::{self, BusyboxImage};
 use support::oci::{self, Compression};
 use support::tarball::{TarBuilder, gzip};
 
-fn store() -> (tempfile::TempDir, ImageStore) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let s = ImageStore::open(dir.path()).expect("open store");
-    (dir, s)
-}
-
-fn r(s: &str) -> Reference {
-    Reference::parse(s).expect("reference")
-}
+use support::{reference as r, temp_store as store};
 
 fn dir_names(p: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(p)

@@ -11,10 +11,6 @@ use rcompose::runtime::image::{ImageStore, PullOptions, Reference};
 use support::busybox;
 use support::registry::Registry;
 
-fn is_root() -> bool {
-    nix::unistd::Uid::effective().is_root()
-}
-
 fn spec_from(
     image: &rcompose::runtime::image::LocalImage,
     name: &str,
@@ -27,10 +23,7 @@ fn spec_from(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pulled_image_runs_with_logs_exit_codes_and_volumes() {
-    if !is_root() {
-        eprintln!("skipped: containers need root");
-        return;
-    }
+    require_root!();
     let bb = busybox::busybox();
     let registry = Registry::start();
     registry.skopeo_push(

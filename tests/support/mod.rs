@@ -24,3 +24,15 @@ macro_rules! require_root {
         }
     };
 }
+
+/// An image store in a fresh temporary state root (kept alive by the returned guard).
+pub fn temp_store() -> (tempfile::TempDir, rcompose::runtime::image::ImageStore) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = rcompose::runtime::image::ImageStore::open(dir.path()).expect("open store");
+    (dir, s)
+}
+
+/// A parsed image reference.
+pub fn reference(s: &str) -> rcompose::runtime::image::Reference {
+    rcompose::runtime::image::Reference::parse(s).expect("reference")
+}
