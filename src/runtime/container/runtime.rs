@@ -260,6 +260,9 @@ impl ContainerRuntime {
             .arg(&self.layout.state_root)
             .arg(&self.layout.run_root)
             .arg(id)
+            // A monitor lives as long as its container: have the allocator commit memory as it
+            // is used rather than a whole arena up front (halves its resident size).
+            .env("MIMALLOC_ARENA_EAGER_COMMIT", "0")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());

@@ -292,6 +292,8 @@ fn spawn(netd_bin: &Path, state_dir: &Path, run_dir: &Path) -> Result<()> {
         .arg(state_dir)
         .arg(run_dir)
         .env_remove(CHILD_ENV)
+        // Long-lived: commit allocator memory as it is used, not a whole arena up front.
+        .env("MIMALLOC_ARENA_EAGER_COMMIT", "0")
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log2)
