@@ -7,7 +7,7 @@ use super::environment::Environment;
 use super::error::LoadError;
 use std::sync::LazyLock;
 
-use super::node::{KeyPath, Map, Node, PathTable, Value};
+use super::node::{KeyPath, Node, PathTable, Value};
 
 pub fn set_default_values(node: &mut Node, path: &KeyPath) {
     if let Some(set) = default_setter(path) {
@@ -189,9 +189,4 @@ pub fn resolve_environment(dict: &mut Node, env: &Environment) {
             }
         }
     }
-}
-
-/// An empty mapping node.
-pub fn empty_map() -> Node {
-    Node::map(Map::default())
 }

@@ -227,18 +227,14 @@ fn merge_ulimit(base: Node, over: Node, path: &KeyPath) -> Node {
 
 fn merge_extra_hosts(base: Node, over: Node, _: &KeyPath) -> Node {
     let loc = base.loc.clone();
-    let mut items = extra_hosts_sequence(base);
-    for item in extra_hosts_sequence(over) {
+    // A mapping form becomes `host=ip` entries, like every key/value list.
+    let mut items = into_sequence(base);
+    for item in into_sequence(over) {
         if !items.contains(&item) {
             items.push(item);
         }
     }
     Node::at(Value::Seq(items), loc)
-}
-
-/// extra_hosts as a mapping uses `host=ip` entries once merged.
-fn extra_hosts_sequence(node: Node) -> Vec<Node> {
-    into_sequence(node)
 }
 
 /// IPAM configs merge by subnet.

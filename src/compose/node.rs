@@ -305,13 +305,6 @@ impl KeyPath {
         }
         link.is_none()
     }
-
-    /// Matches a dotted pattern where `*` stands for any one key or index
-    /// (`services.*.ports` matches `services.web.ports`).
-    pub fn matches(&self, pattern: &str) -> bool {
-        let depth = pattern.split('.').count();
-        depth == self.len && self.matches_parts(pattern.split('.'))
-    }
 }
 
 impl PartialEq for KeyPath {
@@ -387,14 +380,16 @@ mod tests {
             .key("ports")
             .index(0);
         assert_eq!(p.to_string(), "services.web.ports[0]");
-        assert!(
-            KeyPath::root()
-                .key("services")
-                .key("web")
-                .matches("services.*")
-        );
-        assert!(!p.matches("services.*.ports"));
-        assert!(p.matches("services.*.ports.*"));
+        let table = PathTable::new([
+            ("services.*", 1),
+            ("services.*.ports.*", 2),
+            ("services.*.ports", 3),
+        ]);
+        let web = KeyPath::root().key("services").key("web");
+        assert_eq!(table.find(&web), Some(&1));
+        assert_eq!(table.find(&p), Some(&2));
+        assert_eq!(table.find(&web.key("image")), None);
+        assert_eq!(table.max_depth(), 4);
     }
 
     #[test]
