@@ -229,7 +229,7 @@ impl ContainerRuntime {
         cleanup::cleanup_stale(&paths, id, &stored.cgroup_parent, state)
     }
 
-    fn reconcile(&self, id: &str) -> Result<ContainerState> {
+    pub(super) fn reconcile(&self, id: &str) -> Result<ContainerState> {
         let paths = self.layout.container(id);
         let _l = lock(&paths.lock())?;
         self.reconcile_locked(id)
