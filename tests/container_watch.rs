@@ -48,6 +48,7 @@ fn a_ready_service_is_healthy_within_a_second_despite_a_30s_interval() {
         .expect("wait_until")
         .expect("healthy before the deadline");
     let took = t0.elapsed();
+    eprintln!("healthy {took:?} after create");
     assert!(took < Duration::from_millis(1500), "healthy after {took:?}");
 
     let h = st.health.expect("health");
