@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod busybox;
+pub mod compose;
 pub mod oci;
 pub mod registry;
 pub mod tarball;
