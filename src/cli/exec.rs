@@ -66,7 +66,7 @@ pub fn exec(global: &GlobalArgs, args: &ExecArgs) -> anyhow::Result<i32> {
         .engine
         .containers_of(&s.ctx, std::slice::from_ref(&args.service))?
         .into_iter()
-        .find(|c| c.labels.number == args.index)
+        .find(|c| c.labels.number == Some(args.index))
         .ok_or_else(|| {
             anyhow!(
                 "service {:?} is not running (no container with index {})",

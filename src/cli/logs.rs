@@ -67,7 +67,7 @@ pub fn logs(global: &GlobalArgs, args: &LogsArgs) -> anyhow::Result<i32> {
         .engine
         .containers_of(&s.ctx, &args.services)?
         .into_iter()
-        .filter(|c| args.index.is_none_or(|i| c.labels.number == i))
+        .filter(|c| args.index.is_none_or(|i| c.labels.number == Some(i)))
         .map(|c| c.name().to_string())
         .collect();
     if args.index.is_some() && containers.is_empty() {

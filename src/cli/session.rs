@@ -46,7 +46,12 @@ pub fn open(
     for w in &loaded.warnings {
         eprintln!("WARN[0000] {w}");
     }
-    let ctx = ProjectContext::new(&loaded)?;
+    let env_files = global
+        .env_files
+        .iter()
+        .map(|f| host.cwd.join(f))
+        .collect();
+    let ctx = ProjectContext::new(&loaded, env_files)?;
     let engine = engine(global, sink)?;
     Ok(Session {
         loaded,

@@ -13,6 +13,7 @@ use super::logs_follow::{self, Follow, FollowOptions};
 use super::session;
 use crate::engine::Engine;
 use crate::engine::up::{UpOptions, UpReport};
+use crate::runtime::container::Runtime;
 use crate::runtime::image::PullPolicy;
 
 #[derive(Debug, Args)]
@@ -249,6 +250,7 @@ fn attached(
             color: !args.no_color && super::output::logs::color_enabled(global.ansi),
             tail: None,
             since: None,
+            until: None,
             banner: true,
         },
     );

@@ -14,9 +14,9 @@ use super::error::{EngineError, Result};
 use super::images::ServiceImage;
 use super::progress::{Event, ResourceKind, Status};
 use super::project::ProjectContext;
-use super::service_spec::{self, PortRequest, ServiceContainer};
+use super::service_spec::{self, InjectedFile, OneOff, PortRequest, ServiceContainer};
 use crate::compose::model::ServiceConfig;
-use crate::runtime::container::{self, RemoveOptions, Runtime};
+use crate::runtime::container::{self, MountKind, MountSpec, RemoveOptions, Runtime};
 use crate::runtime::network::{
     self, NetworkMode, PortBinding, Protocol, hosts_file, netns, resolv_conf,
 };
@@ -64,17 +64,21 @@ impl Engine {
         service: &ServiceConfig,
         number: u32,
         image: &ServiceImage,
-        oneoff: bool,
+        oneoff: Option<&OneOff>,
     ) -> Result<String> {
         let plan = service_spec::container_plan(
-            &ctx.spec_context(oneoff, image.raw_config.as_ref()),
+            &ctx.spec_context(oneoff),
             service,
             number,
             &image.image,
+            image.raw_config.as_ref(),
         )?;
         let name = plan.name.clone();
+        for w in &plan.warnings {
+            self.emit(Event::new(ResourceKind::Container, &name, Status::Warning).with_detail(w));
+        }
         self.event(&name, Status::Creating);
-        match self.create_planned(ctx, plan) {
+        match self.create_planned(ctx, plan, &image.image.id) {
             Ok(()) => {
                 self.event(&name, Status::Created);
                 Ok(name)
@@ -89,7 +93,12 @@ impl Engine {
         }
     }
 
-    fn create_planned(&self, ctx: &ProjectContext, plan: ServiceContainer) -> Result<()> {
+    fn create_planned(
+        &self,
+        ctx: &ProjectContext,
+        plan: ServiceContainer,
+        image_id: &crate::runtime::image::ImageId,
+    ) -> Result<()> {
         let ServiceContainer {
             name,
             mut spec,
@@ -98,6 +107,9 @@ impl Engine {
             ports,
             mut resolv,
             mut hosts,
+            host_gateway_hosts,
+            files,
+            ..
         } = plan;
         let mut owns_netns = false;
         let cleanup = |owns: bool| {
@@ -115,6 +127,14 @@ impl Engine {
                         let eps = self.network.attach(&name, &ns, &attachments)?;
                         resolv.gateway = eps.first().map(|e| e.gateway);
                         hosts.addresses = eps.iter().map(|e| e.ipv4).collect();
+                        // `host-gateway`: the host as the container sees it, its bridge address.
+                        if let Some(gw) = resolv.gateway {
+                            hosts.extra_hosts.extend(
+                                host_gateway_hosts
+                                    .iter()
+                                    .map(|h| (h.clone(), IpAddr::V4(gw))),
+                            );
+                        }
                     }
                     spec.network = container::NetworkMode::Path(ns.path());
                 }
@@ -141,13 +161,56 @@ impl Engine {
                     .map_err(|e| EngineError::Other(format!("encode ports: {e}")))?;
                 spec.labels.insert(PORTS_LABEL.to_string(), json);
             }
-            self.containers.create(&spec)?;
+            spec.mounts.extend(self.write_injected(ctx, &name, &files)?);
+            let id = self.containers.create(&spec)?;
+            self.images.hold(image_id, &id)?;
             Ok(())
         })();
         if result.is_err() {
             cleanup(owns_netns);
         }
         result
+    }
+
+    /// Secrets and configs with inline or environment content: written under the state root and
+    /// bind-mounted read-only at their targets.
+    fn write_injected(
+        &self,
+        ctx: &ProjectContext,
+        container: &str,
+        files: &[InjectedFile],
+    ) -> Result<Vec<MountSpec>> {
+        use std::os::unix::fs::{PermissionsExt, chown};
+        let dir = self.files_dir(&ctx.name, container);
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut mounts = Vec::new();
+        for (i, f) in files.iter().enumerate() {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| EngineError::io(format!("create {}", dir.display()), e))?;
+            let path = dir.join(i.to_string());
+            let io = |e| EngineError::io(format!("write {}", path.display()), e);
+            std::fs::write(&path, &f.content).map_err(io)?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(f.mode)).map_err(io)?;
+            chown(&path, Some(f.uid), Some(f.gid)).map_err(io)?;
+            mounts.push(MountSpec {
+                target: f.target.clone(),
+                kind: MountKind::Bind {
+                    source: path,
+                    create_host_path: false,
+                    propagation: None,
+                },
+                read_only: true,
+            });
+        }
+        Ok(mounts)
+    }
+
+    fn files_dir(&self, project: &str, container: &str) -> PathBuf {
+        self.state_root()
+            .join("projects")
+            .join(project)
+            .join("files")
+            .join(container)
     }
 
     /// The netns of the first running container of `service` (`network_mode: service:NAME`).
@@ -257,6 +320,8 @@ impl Engine {
     /// Remove a container (killing it if needed) with its network endpoints, netns and ports.
     pub fn remove_container(&self, name: &str, volumes: bool) -> Result<()> {
         self.event(name, Status::Removing);
+        let info = self.containers.inspect(name)?;
+        let project = info.spec.labels.get(super::labels::PROJECT).cloned();
         self.containers.remove(
             name,
             RemoveOptions {
@@ -265,6 +330,14 @@ impl Engine {
             },
         )?;
         self.release_network(name)?;
+        if let Some(image) = info.spec.labels.get(super::labels::IMAGE)
+            && let Ok(id) = image.parse::<crate::runtime::image::ImageId>()
+        {
+            let _ = self.images.release(&id, &info.state.id);
+        }
+        if let Some(p) = project {
+            let _ = std::fs::remove_dir_all(self.files_dir(&p, name));
+        }
         self.event(name, Status::Removed);
         Ok(())
     }

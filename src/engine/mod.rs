@@ -23,6 +23,7 @@ pub mod ops;
 pub mod progress;
 pub mod project;
 pub mod resources;
+pub mod run;
 pub mod service_spec;
 pub mod up;
 

@@ -43,9 +43,9 @@ impl ProjectContainer {
         Observed {
             name: self.name().to_string(),
             service: self.labels.service.clone(),
-            number: self.labels.number,
+            number: self.labels.number.unwrap_or(0),
             config_hash: self.labels.config_hash.clone(),
-            image_id: self.labels.image_id.clone(),
+            image_id: self.labels.image_id.clone().unwrap_or_default(),
             running: self.is_running(),
         }
     }

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use super::error::Result;
 use super::resources::{self, ProjectNetwork, ProjectVolume};
+use super::service_spec::{OneOff, SpecContext};
 use crate::compose::Loaded;
+use crate::compose::environment::Environment;
 use crate::compose::model::{Project, ServiceConfig};
 
 #[derive(Debug, Clone)]
@@ -13,22 +15,44 @@ pub struct ProjectContext {
     pub name: String,
     pub working_dir: PathBuf,
     pub config_files: Vec<PathBuf>,
+    /// `--env-file` files (absolute), recorded in a label.
+    pub env_files: Vec<PathBuf>,
+    /// The interpolation environment (secrets/configs declared `environment:` read it).
+    pub environment: Environment,
     pub project: Project,
     pub networks: Vec<ProjectNetwork>,
     pub volumes: Vec<ProjectVolume>,
 }
 
 impl ProjectContext {
-    pub fn new(loaded: &Loaded) -> Result<Self> {
+    /// `env_files` are the `--env-file` arguments, made absolute.
+    pub fn new(loaded: &Loaded, env_files: Vec<PathBuf>) -> Result<Self> {
         let project = loaded.project.clone();
         Ok(ProjectContext {
             name: loaded.name.clone(),
             working_dir: loaded.working_dir.clone(),
             config_files: loaded.config_files.clone(),
+            env_files,
+            environment: loaded.environment.clone(),
             networks: resources::networks(&project, &loaded.name)?,
             volumes: resources::volumes(&project, &loaded.name)?,
             project,
         })
+    }
+
+    /// What the service-to-container mapping needs of the project.
+    pub fn spec_context<'a>(&'a self, oneoff: Option<&'a OneOff>) -> SpecContext<'a> {
+        SpecContext {
+            project: &self.project,
+            project_name: &self.name,
+            working_dir: &self.working_dir,
+            config_files: &self.config_files,
+            env_files: &self.env_files,
+            environment: &self.environment,
+            networks: &self.networks,
+            volumes: &self.volumes,
+            oneoff,
+        }
     }
 
     pub fn service(&self, name: &str) -> Option<&ServiceConfig> {

@@ -17,6 +17,7 @@ use super::project::ProjectContext;
 use crate::compose::model::{Condition, ServiceConfig, config_hash};
 use crate::plan::diff::{self, Action, Desired, Observed};
 use crate::plan::graph::ServiceGraph;
+use crate::runtime::container::Runtime;
 use crate::runtime::image::PullPolicy;
 use crate::runtime::network::PortBinding;
 
@@ -212,10 +213,11 @@ impl Engine {
                 continue;
             };
             let plan = super::service_spec::container_plan(
-                &ctx.spec_context(false, img.raw_config.as_ref()),
+                &ctx.spec_context(None),
                 svc,
                 1,
                 &img.image,
+                img.raw_config.as_ref(),
             )?;
             for p in &plan.ports {
                 let Some((lo, hi)) = p.host else { continue };
@@ -521,7 +523,7 @@ impl ServiceWorker<'_> {
                 }
             }
             Action::Create { number, .. } => {
-                let name = e.create_container(self.ctx, self.service, *number, self.image, false)?;
+                let name = e.create_container(self.ctx, self.service, *number, self.image, None)?;
                 to_start.push(name.clone());
                 names.push(name);
             }
@@ -557,7 +559,7 @@ impl ServiceWorker<'_> {
         let e = self.engine;
         let _ = e.stop_container(old, self.opts.timeout);
         e.remove_container(old, true)?;
-        let name = e.create_container(self.ctx, self.service, number, self.image, false)?;
+        let name = e.create_container(self.ctx, self.service, number, self.image, None)?;
         to_start.push(name.clone());
         names.push(name);
         Ok(())
