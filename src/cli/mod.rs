@@ -4,6 +4,7 @@
 mod config;
 mod container;
 mod image;
+pub mod output;
 
 use std::io::Read;
 use std::path::PathBuf;
