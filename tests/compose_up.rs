@@ -66,7 +66,10 @@ volumes:
 }
 
 fn by_service(ps: &[serde_json::Value], service: &str) -> Vec<serde_json::Value> {
-    ps.iter().filter(|c| c["Service"] == service).cloned().collect()
+    ps.iter()
+        .filter(|c| c["Service"] == service)
+        .cloned()
+        .collect()
 }
 
 #[test]
@@ -83,14 +86,20 @@ fn three_tier_session_up_edit_scale_down() {
     assert_eq!(by_service(&ps, "migrate")[0]["State"], "exited");
     assert_eq!(by_service(&ps, "migrate")[0]["ExitCode"], 0);
     assert_eq!(by_service(&ps, "web")[0]["Name"], format!("{p}-web-1"));
-    assert!(http_get(port, "/").contains("hello-web"), "web answers on its published port");
+    assert!(
+        http_get(port, "/").contains("hello-web"),
+        "web answers on its published port"
+    );
 
     // Containers reach each other by service name through the embedded DNS.
     let state = env.ok(&["exec", "-T", "web", "wget", "-qO-", "http://db:5432/state"]);
     assert_eq!(state.trim(), "ready");
 
     // A no-op `up` keeps every running container as it is.
-    let pid = |c: &str| env.pid_of(&format!("{p}-{c}-1")).expect("running container pid");
+    let pid = |c: &str| {
+        env.pid_of(&format!("{p}-{c}-1"))
+            .expect("running container pid")
+    };
     let (db1, web1, worker1) = (pid("db"), pid("web"), pid("worker"));
     env.ok(&["up", "-d"]);
     assert_eq!((pid("db"), pid("web"), pid("worker")), (db1, web1, worker1));
@@ -127,7 +136,10 @@ fn three_tier_session_up_edit_scale_down() {
     env.ok(&["down", "-v"]);
     assert!(env.ps_json(&["-a"]).is_empty());
     assert!(
-        !env.state_root().join("volumes").join(format!("{p}_dbdata")).exists(),
+        !env.state_root()
+            .join("volumes")
+            .join(format!("{p}_dbdata"))
+            .exists(),
         "named volume removed by down -v"
     );
     env.assert_clean();
@@ -150,11 +162,19 @@ services:
     );
     let out = env.run(&["up", "--exit-code-from", "job", "--no-color"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(3), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("job-1  | hello from job"), "{stdout}");
     assert!(stdout.contains("job-1 exited with code 3"), "{stdout}");
     let ps = env.ps_json(&["-a"]);
-    assert!(ps.iter().all(|c| c["State"] == "exited"), "everything stopped: {ps:#?}");
+    assert!(
+        ps.iter().all(|c| c["State"] == "exited"),
+        "everything stopped: {ps:#?}"
+    );
     env.ok(&["down"]);
     env.assert_clean();
 }
@@ -182,11 +202,17 @@ services:
     );
     let err = env.fails(&["up", "-d"]);
     assert!(
-        err.contains(&format!("dependency failed to start: container {}-db-1 is unhealthy", env.project)),
+        err.contains(&format!(
+            "dependency failed to start: container {}-db-1 is unhealthy",
+            env.project
+        )),
         "{err}"
     );
     let ps = env.ps_json(&["-a"]);
-    assert!(by_service(&ps, "app").is_empty(), "app never created: {ps:#?}");
+    assert!(
+        by_service(&ps, "app").is_empty(),
+        "app never created: {ps:#?}"
+    );
     env.ok(&["down"]);
     env.assert_clean();
 }

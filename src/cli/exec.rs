@@ -42,7 +42,8 @@ pub struct ExecArgs {
 }
 
 fn dup(fd: std::os::fd::BorrowedFd<'_>) -> anyhow::Result<OwnedFd> {
-    fd.try_clone_to_owned().context("duplicate a standard stream")
+    fd.try_clone_to_owned()
+        .context("duplicate a standard stream")
 }
 
 /// `KEY=VAL` (or `KEY`, taken from this process's environment, as docker does).
@@ -52,7 +53,9 @@ pub fn parse_env(items: &[String]) -> anyhow::Result<Vec<(String, String)>> {
         .map(|kv| match kv.split_once('=') {
             Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
             None if !kv.is_empty() => Ok((kv.clone(), std::env::var(kv).unwrap_or_default())),
-            _ => Err(anyhow!("invalid environment variable {kv:?}: expected KEY=VALUE")),
+            _ => Err(anyhow!(
+                "invalid environment variable {kv:?}: expected KEY=VALUE"
+            )),
         })
         .collect()
 }

@@ -74,7 +74,7 @@ pub struct RmArgs {
 }
 
 pub fn down(global: &GlobalArgs, args: &DownArgs) -> anyhow::Result<i32> {
-    let s = session::open(global, &[], session::progress(global))?;
+    let s = session::open(global, &[], session::progress(global, "Running")?)?;
     let opts = DownOptions {
         remove_orphans: args.remove_orphans,
         volumes: args.volumes,
@@ -96,7 +96,7 @@ pub fn down(global: &GlobalArgs, args: &DownArgs) -> anyhow::Result<i32> {
 }
 
 pub fn start(global: &GlobalArgs, args: &ServicesArgs) -> anyhow::Result<i32> {
-    let s = session::open(global, &[], session::progress(global))?;
+    let s = session::open(global, &[], session::progress(global, "Running")?)?;
     let r = s.engine.start_services(&s.ctx, &args.services);
     s.engine.progress().finish();
     r?;
@@ -104,7 +104,7 @@ pub fn start(global: &GlobalArgs, args: &ServicesArgs) -> anyhow::Result<i32> {
 }
 
 pub fn stop(global: &GlobalArgs, args: &StopArgs) -> anyhow::Result<i32> {
-    let s = session::open(global, &[], session::progress(global))?;
+    let s = session::open(global, &[], session::progress(global, "Stopping")?)?;
     let r = s
         .engine
         .stop_services(&s.ctx, &args.services, seconds(args.timeout));
@@ -114,7 +114,7 @@ pub fn stop(global: &GlobalArgs, args: &StopArgs) -> anyhow::Result<i32> {
 }
 
 pub fn restart(global: &GlobalArgs, args: &StopArgs) -> anyhow::Result<i32> {
-    let s = session::open(global, &[], session::progress(global))?;
+    let s = session::open(global, &[], session::progress(global, "Restarting")?)?;
     let r = s
         .engine
         .restart_services(&s.ctx, &args.services, seconds(args.timeout));
@@ -124,7 +124,7 @@ pub fn restart(global: &GlobalArgs, args: &StopArgs) -> anyhow::Result<i32> {
 }
 
 pub fn kill(global: &GlobalArgs, args: &KillArgs) -> anyhow::Result<i32> {
-    let s = session::open(global, &[], session::progress(global))?;
+    let s = session::open(global, &[], session::progress(global, "Killing")?)?;
     let r = s.engine.kill_services(&s.ctx, &args.services, &args.signal);
     s.engine.progress().finish();
     r?;
@@ -132,7 +132,7 @@ pub fn kill(global: &GlobalArgs, args: &KillArgs) -> anyhow::Result<i32> {
 }
 
 pub fn pause(global: &GlobalArgs, args: &ServicesArgs, pause: bool) -> anyhow::Result<i32> {
-    let s = session::open(global, &[], session::progress(global))?;
+    let s = session::open(global, &[], session::progress(global, "Running")?)?;
     let r = s.engine.pause_services(&s.ctx, &args.services, pause);
     s.engine.progress().finish();
     r?;
@@ -140,7 +140,7 @@ pub fn pause(global: &GlobalArgs, args: &ServicesArgs, pause: bool) -> anyhow::R
 }
 
 pub fn rm(global: &GlobalArgs, args: &RmArgs) -> anyhow::Result<i32> {
-    let s = session::open(global, &[], session::progress(global))?;
+    let s = session::open(global, &[], session::progress(global, "Removing")?)?;
     let all = s.engine.containers_of(&s.ctx, &args.services)?;
     let doomed: Vec<_> = all
         .into_iter()
@@ -158,7 +158,10 @@ pub fn rm(global: &GlobalArgs, args: &RmArgs) -> anyhow::Result<i32> {
                 names.join(", ")
             );
         }
-        eprint!("Going to remove {}\n? Are you sure? (y/N) ", names.join(", "));
+        eprint!(
+            "Going to remove {}\n? Are you sure? (y/N) ",
+            names.join(", ")
+        );
         let _ = std::io::stderr().flush();
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer)?;

@@ -46,10 +46,12 @@ pub fn parse_time(s: &str, now: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> 
     if let Ok(secs) = s.parse::<f64>() {
         let whole = secs.trunc() as i64;
         let nanos = ((secs - secs.trunc()) * 1e9) as u32;
-        return DateTime::from_timestamp(whole, nanos).ok_or_else(|| anyhow!("timestamp {s:?} out of range"));
+        return DateTime::from_timestamp(whole, nanos)
+            .ok_or_else(|| anyhow!("timestamp {s:?} out of range"));
     }
-    let d = crate::runtime::image::policy::parse_duration(s)
-        .ok_or_else(|| anyhow!("invalid time {s:?}: expected RFC 3339, a Unix timestamp or a duration like 42m"))?;
+    let d = crate::runtime::image::policy::parse_duration(s).ok_or_else(|| {
+        anyhow!("invalid time {s:?}: expected RFC 3339, a Unix timestamp or a duration like 42m")
+    })?;
     let d = chrono::Duration::from_std(d).map_err(|_| anyhow!("duration {s:?} too large"))?;
     Ok(now - d)
 }
@@ -59,10 +61,21 @@ pub fn logs(global: &GlobalArgs, args: &LogsArgs) -> anyhow::Result<i32> {
     let now = Utc::now();
     let tail = match args.tail.as_str() {
         "all" | "-1" => None,
-        n => Some(n.parse::<usize>().map_err(|_| anyhow!("invalid --tail {n:?}"))?),
+        n => Some(
+            n.parse::<usize>()
+                .map_err(|_| anyhow!("invalid --tail {n:?}"))?,
+        ),
     };
-    let since = args.since.as_deref().map(|t| parse_time(t, now)).transpose()?;
-    let until = args.until.as_deref().map(|t| parse_time(t, now)).transpose()?;
+    let since = args
+        .since
+        .as_deref()
+        .map(|t| parse_time(t, now))
+        .transpose()?;
+    let until = args
+        .until
+        .as_deref()
+        .map(|t| parse_time(t, now))
+        .transpose()?;
     let containers: Vec<String> = s
         .engine
         .containers_of(&s.ctx, &args.services)?
@@ -76,7 +89,8 @@ pub fn logs(global: &GlobalArgs, args: &LogsArgs) -> anyhow::Result<i32> {
     let opts = FollowOptions {
         prefix: !args.no_log_prefix,
         timestamps: args.timestamps,
-        color: !args.no_color && super::output::logs::color_enabled(global.ansi),
+        color: session::log_color(global, args.no_color),
+        strip: format!("{}-", s.ctx.name),
         tail,
         since,
         until,
@@ -92,9 +106,19 @@ mod tests {
 
     #[test]
     fn times_like_docker() {
-        let now = DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z").unwrap().with_timezone(&Utc);
-        assert_eq!(parse_time("42m", now).unwrap().to_rfc3339(), "2026-11-23T09:18:00+00:00");
-        assert_eq!(parse_time("2013-01-02T13:23:37Z", now).unwrap().to_rfc3339(), "2013-01-02T13:23:37+00:00");
+        let now = DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            parse_time("42m", now).unwrap().to_rfc3339(),
+            "2026-11-23T09:18:00+00:00"
+        );
+        assert_eq!(
+            parse_time("2013-01-02T13:23:37Z", now)
+                .unwrap()
+                .to_rfc3339(),
+            "2013-01-02T13:23:37+00:00"
+        );
         assert_eq!(parse_time("0", now).unwrap().timestamp(), 0);
         assert!(parse_time("yesterday", now).is_err());
     }

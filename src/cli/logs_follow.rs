@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::output::logs::{LogPrinter, PrinterOptions};
+use super::output::Zone;
+use super::output::logs::{self as out_logs, LogPrinter};
 use crate::engine::Engine;
-use crate::runtime::container::{LogEntry, LogOptions, Runtime};
+use crate::runtime::container::{LogEntry, LogOptions, LogStream, Runtime};
 
 #[derive(Debug, Clone, Default)]
 pub struct FollowOptions {
@@ -22,8 +23,11 @@ pub struct FollowOptions {
     pub since: Option<DateTime<Utc>>,
     /// Drop entries from this time on (`--until`).
     pub until: Option<DateTime<Utc>>,
-    /// Print `Attaching to ...` first and `NAME exited with code N` at each exit (attached `up`).
+    /// Attached `up`: print `Attaching to ...` first and `NAME exited with code N` at each exit,
+    /// send stderr lines to stderr and show local times (`logs` prints all to stdout, in UTC).
     pub banner: bool,
+    /// Prefix to strip from container names (`<project>-`): docker shows `web-1`.
+    pub strip: String,
 }
 
 enum Msg {
@@ -33,7 +37,10 @@ enum Msg {
 
 /// What [`Follow::next`] saw.
 pub enum Next {
-    Exited { container: String, code: i32 },
+    Exited {
+        container: String,
+        code: i32,
+    },
     Idle,
     /// Every followed container has exited.
     Done,
@@ -43,6 +50,7 @@ pub struct Follow {
     rx: Receiver<Msg>,
     printer: LogPrinter,
     banner: bool,
+    strip: String,
     until: Option<DateTime<Utc>>,
     remaining: usize,
     readers: Vec<JoinHandle<()>>,
@@ -62,17 +70,19 @@ impl Follow {
         follow: bool,
     ) -> Self {
         let (tx, rx) = mpsc::channel();
-        let printer = LogPrinter::new(
-            containers,
-            PrinterOptions {
-                prefix: opts.prefix,
-                timestamps: opts.timestamps,
-                color: opts.color,
-            },
-        );
+        let printer = LogPrinter::new(out_logs::LogOptions {
+            color: opts.color,
+            prefix: opts.prefix,
+            timestamps: opts.timestamps,
+            zone: if opts.banner { Zone::Local } else { Zone::Utc },
+        });
         if opts.banner && !containers.is_empty() {
+            let shown: Vec<&str> = containers
+                .iter()
+                .map(|c| c.strip_prefix(opts.strip.as_str()).unwrap_or(c))
+                .collect();
             let mut out = std::io::stdout().lock();
-            let _ = printer.attaching(&mut out, containers);
+            let _ = out_logs::attaching(&mut out, &shown);
             let _ = out.flush();
         }
         let readers = containers
@@ -104,6 +114,7 @@ impl Follow {
             rx,
             printer,
             banner: opts.banner,
+            strip: opts.strip.clone(),
             until: opts.until,
             remaining: containers.len(),
             readers,
@@ -115,7 +126,6 @@ impl Follow {
         if self.remaining == 0 {
             return Next::Done;
         }
-        let mut out = std::io::stdout().lock();
         let msg = match self.rx.recv_timeout(wait) {
             Ok(m) => m,
             Err(RecvTimeoutError::Timeout) => return Next::Idle,
@@ -124,16 +134,26 @@ impl Follow {
         match msg {
             Msg::Line(_, e) if self.until.is_some_and(|u| e.time >= u) => Next::Idle,
             Msg::Line(name, e) => {
-                let _ = self
+                let shown = name.strip_prefix(self.strip.as_str()).unwrap_or(&name);
+                let line = e.log.strip_suffix('\n').unwrap_or(&e.log);
+                let bytes = self
                     .printer
-                    .line(&mut out, &name, e.stream, e.time, e.log.as_bytes());
-                let _ = out.flush();
+                    .format_line(shown, e.time.into(), line.as_bytes());
+                let _ = match (self.banner, e.stream) {
+                    (true, LogStream::Stderr) => std::io::stderr().lock().write_all(&bytes),
+                    _ => {
+                        let mut out = std::io::stdout().lock();
+                        out.write_all(&bytes).and_then(|()| out.flush())
+                    }
+                };
                 Next::Idle
             }
             Msg::Exited(name, code) => {
                 self.remaining -= 1;
                 if self.banner {
-                    let _ = self.printer.exited(&mut out, &name, code);
+                    let shown = name.strip_prefix(self.strip.as_str()).unwrap_or(&name);
+                    let mut out = std::io::stdout().lock();
+                    let _ = self.printer.exited(&mut out, shown, code, false);
                     let _ = out.flush();
                 }
                 Next::Exited {

@@ -26,8 +26,7 @@ use crate::compose::{Host, ProjectOptions};
 #[command(
     name = "rcompose",
     version,
-    about = "Define and run multi-container applications, with a bundled daemonless runtime",
-    propagate_version = true
+    about = "Define and run multi-container applications, with a bundled daemonless runtime"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -235,12 +234,12 @@ pub fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Config(args) => host(&cli.global).and_then(|h| config::run(&cli.global, &h, args)),
         Command::Image(cmd) => image::run(&cli.global, cmd),
-        _ => Ok(()),
         Command::Pull(args) => host(&cli.global).and_then(|h| image::pull(&cli.global, &h, args)),
         Command::Version(args) => {
             version(args);
             Ok(())
         }
+        _ => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,21 +5,47 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+use super::output::progress::{ProgressConfig, new_sink};
 use super::{GlobalArgs, host};
-use crate::compose::{LoadSettings, Loaded, load_project};
+use crate::compose::{LoadSettings, load_project};
 use crate::engine::progress::ProgressSink;
 use crate::engine::{Engine, ProjectContext};
 
 /// A loaded project and the engine to act on it.
 pub struct Session {
-    pub loaded: Loaded,
     pub ctx: ProjectContext,
     pub engine: Engine,
 }
 
-/// The progress renderer `--progress`/`--ansi` ask for (stderr).
-pub fn progress(global: &GlobalArgs) -> Arc<dyn ProgressSink> {
-    super::output::progress::sink(global.progress, global.ansi)
+/// The progress renderer `--progress`/`--ansi` ask for, on stderr; `title` heads the live
+/// view (`Running`, `Stopping`, ...).
+pub fn progress(global: &GlobalArgs, title: &str) -> anyhow::Result<Arc<dyn ProgressSink>> {
+    use std::io::IsTerminal;
+    let cfg = ProgressConfig {
+        progress: global.progress,
+        ansi: global.ansi,
+        stderr_is_tty: std::io::stderr().is_terminal(),
+        no_color: no_color_env(),
+        dry_run: global.dry_run,
+        title: title.to_string(),
+    };
+    Ok(Arc::from(new_sink(&cfg, Box::new(std::io::stderr()))?))
+}
+
+/// `NO_COLOR` set and not empty.
+pub fn no_color_env() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
+/// Whether container log output is coloured (`--ansi`, `--no-color`, `NO_COLOR`, stdout a tty).
+pub fn log_color(global: &GlobalArgs, no_color_flag: bool) -> bool {
+    use std::io::IsTerminal;
+    super::output::logs::use_color(
+        global.ansi,
+        std::io::stdout().is_terminal(),
+        no_color_flag,
+        no_color_env(),
+    )
 }
 
 /// Open the engine with `sink` for progress.
@@ -46,16 +72,8 @@ pub fn open(
     for w in &loaded.warnings {
         eprintln!("WARN[0000] {w}");
     }
-    let env_files = global
-        .env_files
-        .iter()
-        .map(|f| host.cwd.join(f))
-        .collect();
+    let env_files = global.env_files.iter().map(|f| host.cwd.join(f)).collect();
     let ctx = ProjectContext::new(&loaded, env_files)?;
     let engine = engine(global, sink)?;
-    Ok(Session {
-        loaded,
-        ctx,
-        engine,
-    })
+    Ok(Session { ctx, engine })
 }

@@ -147,7 +147,10 @@ pub fn parse_scale(items: &[String]) -> anyhow::Result<Vec<(String, u32)>> {
 fn pull_policy(p: Option<&str>) -> anyhow::Result<Option<PullPolicy>> {
     Ok(match p {
         None => None,
-        Some(p) => Some(p.parse::<PullPolicy>().map_err(|e| anyhow::anyhow!("--pull: {e}"))?),
+        Some(p) => Some(
+            p.parse::<PullPolicy>()
+                .map_err(|e| anyhow::anyhow!("--pull: {e}"))?,
+        ),
     })
 }
 
@@ -161,7 +164,11 @@ enum Interrupt {
 }
 
 pub fn create(global: &GlobalArgs, args: &CreateArgs) -> anyhow::Result<i32> {
-    let s = session::open(global, &args.services, session::progress(global))?;
+    let s = session::open(
+        global,
+        &args.services,
+        session::progress(global, "Running")?,
+    )?;
     let opts = UpOptions {
         services: args.services.clone(),
         scale: parse_scale(&args.scale)?,
@@ -187,10 +194,18 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<i32> {
     }
     let (tx, rx) = mpsc::channel();
     super::signals::route(tx, Interrupt::Signal);
-    let s = session::open(global, &args.services, session::progress(global))?;
+    let s = session::open(
+        global,
+        &args.services,
+        session::progress(global, "Running")?,
+    )?;
     let detach = args.detach || args.wait;
     let opts = UpOptions {
-        services: if args.no_deps { args.services.clone() } else { Vec::new() },
+        services: if args.no_deps {
+            args.services.clone()
+        } else {
+            Vec::new()
+        },
         scale: parse_scale(&args.scale)?,
         force_recreate: args.force_recreate,
         no_recreate: args.no_recreate,
@@ -222,12 +237,13 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<i32> {
     if detach || args.no_start {
         return Ok(0);
     }
-    attached(global, &s.engine, args, &report, sig_rx)
+    attached(global, &s.engine, &s.ctx.name, args, &report, sig_rx)
 }
 
 fn attached(
     global: &GlobalArgs,
     engine: &Engine,
+    project: &str,
     args: &UpArgs,
     report: &UpReport,
     sig_rx: mpsc::Receiver<u32>,
@@ -247,7 +263,8 @@ fn attached(
         FollowOptions {
             prefix: !args.no_log_prefix,
             timestamps: args.timestamps,
-            color: !args.no_color && super::output::logs::color_enabled(global.ansi),
+            color: session::log_color(global, args.no_color),
+            strip: format!("{project}-"),
             tail: None,
             since: None,
             until: None,
@@ -276,7 +293,7 @@ fn attached(
     loop {
         if let Ok(n) = sig_rx.try_recv() {
             if n == 1 {
-                eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
+                println!("{}", super::output::logs::GRACEFUL_STOP);
                 stopping = true;
                 stop_all(engine, false);
             } else {
@@ -300,7 +317,10 @@ fn attached(
                     if args.exit_code_from.is_none() && code != 0 {
                         exit_code = code;
                     }
-                    eprintln!("Aborting on container exit...");
+                    let _ = super::output::logs::aborting(
+                        &mut std::io::stderr(),
+                        !super::session::no_color_env(),
+                    );
                     stop_all(engine, false);
                 }
             }

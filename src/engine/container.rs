@@ -250,12 +250,20 @@ impl Engine {
         Ok(st
             .networks
             .values()
-            .filter_map(|n| n.endpoints.get(name).map(|e| (n.name.clone(), e.ifname.clone(), e.ipv4)))
+            .filter_map(|n| {
+                n.endpoints
+                    .get(name)
+                    .map(|e| (n.name.clone(), e.ifname.clone(), e.ipv4))
+            })
             .min_by(|a, b| a.1.cmp(&b.1))
             .map(|(_, _, ip)| ip))
     }
 
-    fn publish_ports(&self, name: &str, labels: &std::collections::BTreeMap<String, String>) -> Result<()> {
+    fn publish_ports(
+        &self,
+        name: &str,
+        labels: &std::collections::BTreeMap<String, String>,
+    ) -> Result<()> {
         let Some(json) = labels.get(PORTS_LABEL) else {
             return Ok(());
         };
@@ -267,7 +275,11 @@ impl Engine {
         let mut bindings = Vec::new();
         for p in &stored {
             bindings.extend(PortBinding::expand_range(
-                p.protocol, p.host_ip, p.host, p.container, ip,
+                p.protocol,
+                p.host_ip,
+                p.host,
+                p.container,
+                ip,
             )?);
         }
         self.network.unpublish(name)?;

@@ -26,7 +26,9 @@ pub enum EngineError {
     NotCompleted { service: String, code: i32 },
     #[error("service {service:?} has neither an image nor a build context specified")]
     NoImage { service: String },
-    #[error("service {service:?} needs its image built ({image}); the builder is not available yet")]
+    #[error(
+        "service {service:?} needs its image built ({image}); the builder is not available yet"
+    )]
     NeedsBuild { service: String, image: String },
     #[error("no such service: {0}")]
     NoSuchService(String),

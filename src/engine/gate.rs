@@ -159,7 +159,9 @@ impl Engine {
                     let last = h
                         .log
                         .last()
-                        .map(|p| format!(": last check exited {}: {}", p.exit_code, p.output.trim()))
+                        .map(|p| {
+                            format!(": last check exited {}: {}", p.exit_code, p.output.trim())
+                        })
                         .unwrap_or_default();
                     Err(EngineError::Dependency(format!(
                         "container {name} is unhealthy{last}"
@@ -192,7 +194,10 @@ mod tests {
         assert!(!settled(Condition::ServiceStarted, &s));
         s.status = CStatus::Running;
         assert!(settled(Condition::ServiceStarted, &s));
-        assert!(settled(Condition::ServiceHealthy, &s), "no healthcheck: settled, then rejected");
+        assert!(
+            settled(Condition::ServiceHealthy, &s),
+            "no healthcheck: settled, then rejected"
+        );
         s.health = Some(crate::runtime::container::HealthState {
             status: HealthStatus::Starting,
             failing_streak: 0,

@@ -75,8 +75,10 @@ impl Engine {
                 });
             }
             let policy = policy(s, cli_policy)?;
-            if matches!(policy, PullPolicy::Missing | PullPolicy::Never | PullPolicy::Build)
-                && let Some(img) = self.images.resolve(&s.image)?
+            if matches!(
+                policy,
+                PullPolicy::Missing | PullPolicy::Never | PullPolicy::Build
+            ) && let Some(img) = self.images.resolve(&s.image)?
             {
                 out.insert(s.name.clone(), self.with_raw(img));
                 continue;
@@ -102,20 +104,38 @@ impl Engine {
         ServiceImage { image, raw_config }
     }
 
+    /// Pull each distinct image once (in parallel); every service using it gets the result.
+    /// Events are keyed by service name, as docker compose prints them.
     fn pull_all(
         &self,
         wanted: &[(&ServiceConfig, Reference, PullPolicy)],
     ) -> Result<Vec<(String, LocalImage)>> {
+        let mut distinct: Vec<(&Reference, PullPolicy, Vec<&str>)> = Vec::new();
+        for (s, r, p) in wanted {
+            match distinct.iter_mut().find(|(dr, dp, _)| *dr == r && dp == p) {
+                Some((_, _, users)) => users.push(&s.name),
+                None => distinct.push((r, *p, vec![&s.name])),
+            }
+        }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .map_err(|e| EngineError::io("start the pull runtime", e))?;
         let opts = pull_options();
+        let tell = |users: &[&str], status: Status, detail: Option<String>| {
+            for u in users {
+                let e = Event::new(ResourceKind::Image, *u, status);
+                self.emit(match &detail {
+                    Some(d) => e.with_detail(d.clone()),
+                    None => e,
+                });
+            }
+        };
         rt.block_on(async {
-            let jobs = wanted.iter().map(|(s, reference, policy)| {
+            let jobs = distinct.iter().map(|(reference, policy, users)| {
                 let opts = &opts;
                 async move {
-                    let image = s.image.clone();
+                    tell(users, Status::Pulling, None);
                     let ensured = self
                         .images
                         .ensure_image(reference, *policy, opts, SystemTime::now(), |_| {})
@@ -123,33 +143,32 @@ impl Engine {
                     let img = match ensured {
                         Ok(Ensured::Local(i)) => i,
                         Ok(Ensured::Pulled(i)) => {
-                            self.emit(Event::new(ResourceKind::Image, &image, Status::Pulled));
+                            tell(users, Status::Pulled, None);
                             i
                         }
                         Ok(Ensured::NeedsBuild(_)) => {
                             return Err(EngineError::NeedsBuild {
-                                service: s.name.clone(),
-                                image,
+                                service: users.join(", "),
+                                image: reference.to_string(),
                             });
                         }
                         Err(e) => {
-                            self.emit(
-                                Event::new(ResourceKind::Image, &image, Status::Error)
-                                    .with_detail(e.to_string()),
-                            );
+                            tell(users, Status::Error, Some(e.to_string()));
                             return Err(EngineError::from(e));
                         }
                     };
-                    Ok((s.name.clone(), img))
+                    Ok(users
+                        .iter()
+                        .map(|u| (u.to_string(), img.clone()))
+                        .collect::<Vec<_>>())
                 }
             });
-            for (s, _, _) in wanted {
-                self.emit(Event::new(ResourceKind::Image, &s.image, Status::Pulling));
+            let done = futures_util::future::join_all(jobs).await;
+            let mut out = Vec::new();
+            for r in done {
+                out.extend(r?);
             }
-            futures_util::future::join_all(jobs)
-                .await
-                .into_iter()
-                .collect::<Result<Vec<_>>>()
+            Ok(out)
         })
     }
 }

@@ -18,7 +18,8 @@ impl ProjectLock {
     /// Take the lock; when another command holds it, call `waiting` once, then block.
     pub fn acquire(state_root: &Path, project: &str, waiting: impl FnOnce()) -> Result<Self> {
         let dir = state_root.join("projects");
-        fs::create_dir_all(&dir).map_err(|e| EngineError::io(format!("create {}", dir.display()), e))?;
+        fs::create_dir_all(&dir)
+            .map_err(|e| EngineError::io(format!("create {}", dir.display()), e))?;
         let path = dir.join(format!("{project}.lock"));
         let open = || {
             OpenOptions::new()
@@ -36,7 +37,10 @@ impl ProjectLock {
                     .map(|l| ProjectLock { _lock: l })
                     .map_err(|(_, e)| EngineError::io(format!("lock {}", path.display()), e.into()))
             }
-            Err((_, e)) => Err(EngineError::io(format!("lock {}", path.display()), e.into())),
+            Err((_, e)) => Err(EngineError::io(
+                format!("lock {}", path.display()),
+                e.into(),
+            )),
         }
     }
 }

@@ -115,11 +115,7 @@ impl Engine {
     }
 
     /// Replace the runtime handles (tests point helpers at the built binary).
-    pub fn with_parts(
-        mut self,
-        containers: ContainerRuntime,
-        network: NetworkManager,
-    ) -> Self {
+    pub fn with_parts(mut self, containers: ContainerRuntime, network: NetworkManager) -> Self {
         self.containers = containers;
         self.network = network;
         self
@@ -184,8 +180,12 @@ impl Engine {
     pub fn lock(&self, project: &str) -> Result<lock::ProjectLock> {
         lock::ProjectLock::acquire(&self.state_root, project, || {
             self.emit(
-                Event::new(progress::ResourceKind::Container, project, progress::Status::Waiting)
-                    .with_detail("another rcompose command is changing this project"),
+                Event::new(
+                    progress::ResourceKind::Container,
+                    project,
+                    progress::Status::Waiting,
+                )
+                .with_detail("another rcompose command is changing this project"),
             )
         })
     }

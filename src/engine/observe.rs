@@ -54,11 +54,7 @@ impl ProjectContainer {
 impl Engine {
     /// The containers labelled with `project`, one-off (`run`) containers only if asked, sorted
     /// by service then number.
-    pub fn project_containers(
-        &self,
-        project: &str,
-        oneoff: bool,
-    ) -> Result<Vec<ProjectContainer>> {
+    pub fn project_containers(&self, project: &str, oneoff: bool) -> Result<Vec<ProjectContainer>> {
         let mut out: Vec<ProjectContainer> = self
             .containers
             .list()?
@@ -70,16 +66,18 @@ impl Engine {
             })
             .collect();
         out.sort_by(|a, b| {
-            (a.labels.service.as_str(), a.labels.number, a.name())
-                .cmp(&(b.labels.service.as_str(), b.labels.number, b.name()))
+            (a.labels.service.as_str(), a.labels.number, a.name()).cmp(&(
+                b.labels.service.as_str(),
+                b.labels.number,
+                b.name(),
+            ))
         });
         Ok(out)
     }
 
     /// The names of all projects that have containers under this root (for `ls`).
     pub fn projects(&self) -> Result<Vec<(String, Vec<ProjectContainer>)>> {
-        let mut by: std::collections::BTreeMap<String, Vec<ProjectContainer>> =
-            Default::default();
+        let mut by: std::collections::BTreeMap<String, Vec<ProjectContainer>> = Default::default();
         for info in self.containers.list()? {
             if let Some(labels) = ContainerLabels::parse(&info.spec.labels) {
                 by.entry(labels.project.clone())

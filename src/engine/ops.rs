@@ -102,12 +102,20 @@ impl Engine {
         let all = self.containers_of(ctx, services)?;
         for level in self.in_levels(ctx, all, false)? {
             self.each(&level, |c| {
-                self.emit(Event::new(ResourceKind::Container, c.name(), Status::Restarting));
+                self.emit(Event::new(
+                    ResourceKind::Container,
+                    c.name(),
+                    Status::Restarting,
+                ));
                 if c.is_running() {
                     self.containers.stop(c.name(), timeout)?;
                 }
                 self.containers.start(c.name())?;
-                self.emit(Event::new(ResourceKind::Container, c.name(), Status::Restarted));
+                self.emit(Event::new(
+                    ResourceKind::Container,
+                    c.name(),
+                    Status::Restarted,
+                ));
                 Ok(())
             })?;
         }
@@ -123,16 +131,33 @@ impl Engine {
         let all = self.containers_of(ctx, services)?;
         let running: Vec<_> = all.into_iter().filter(|c| c.is_running()).collect();
         self.each(&running, |c| {
-            self.emit(Event::new(ResourceKind::Container, c.name(), Status::Killing));
+            self.emit(Event::new(
+                ResourceKind::Container,
+                c.name(),
+                Status::Killing,
+            ));
             self.containers.kill(c.name(), signal)?;
-            self.emit(Event::new(ResourceKind::Container, c.name(), Status::Killed));
+            self.emit(Event::new(
+                ResourceKind::Container,
+                c.name(),
+                Status::Killed,
+            ));
             Ok(())
         })
     }
 
-    pub fn pause_services(&self, ctx: &ProjectContext, services: &[String], pause: bool) -> Result<()> {
+    pub fn pause_services(
+        &self,
+        ctx: &ProjectContext,
+        services: &[String],
+        pause: bool,
+    ) -> Result<()> {
         let all = self.containers_of(ctx, services)?;
-        let want = if pause { CStatus::Running } else { CStatus::Paused };
+        let want = if pause {
+            CStatus::Running
+        } else {
+            CStatus::Paused
+        };
         let targets: Vec<_> = all.into_iter().filter(|c| c.status() == want).collect();
         self.each(&targets, |c| {
             let (doing, done) = match pause {

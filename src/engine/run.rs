@@ -82,7 +82,10 @@ impl Engine {
         let deps: Vec<String> = service.depends_on.keys().cloned().collect();
         if !opts.no_deps && !deps.is_empty() {
             let up = UpOptions {
-                services: deps.into_iter().filter(|d| ctx.service(d).is_some()).collect(),
+                services: deps
+                    .into_iter()
+                    .filter(|d| ctx.service(d).is_some())
+                    .collect(),
                 ..UpOptions::default()
             };
             self.up(ctx, &up)?;

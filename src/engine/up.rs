@@ -136,7 +136,9 @@ impl Engine {
         for s in &selected {
             for c in self.project_containers(&ctx.name, false)? {
                 if c.service() == s.name {
-                    report.containers.push((s.name.clone(), c.name().to_string()));
+                    report
+                        .containers
+                        .push((s.name.clone(), c.name().to_string()));
                 }
             }
         }
@@ -332,7 +334,10 @@ impl Engine {
                 .into_iter()
                 .map(|w| {
                     w.join().unwrap_or_else(|_| {
-                        (String::new(), Err(EngineError::Other("a service worker panicked".into())))
+                        (
+                            String::new(),
+                            Err(EngineError::Other("a service worker panicked".into())),
+                        )
                     })
                 })
                 .collect()
@@ -486,9 +491,8 @@ impl ServiceWorker<'_> {
             match waited {
                 Err(e) if !edge.required && !matches!(e, EngineError::Interrupted) => {
                     self.engine.emit(
-                        Event::new(ResourceKind::Container, &dep, Status::Warning).with_detail(
-                            format!("optional dependency {dep:?} is not ready: {e}"),
-                        ),
+                        Event::new(ResourceKind::Container, &dep, Status::Warning)
+                            .with_detail(format!("optional dependency {dep:?} is not ready: {e}")),
                     );
                 }
                 other => other?,
@@ -506,7 +510,11 @@ impl ServiceWorker<'_> {
         let e = self.engine;
         match action {
             Action::Keep { container } => {
-                e.emit(Event::new(ResourceKind::Container, container, Status::Running));
+                e.emit(Event::new(
+                    ResourceKind::Container,
+                    container,
+                    Status::Running,
+                ));
                 names.push(container.clone());
             }
             Action::Start { container } => {
@@ -530,12 +538,24 @@ impl ServiceWorker<'_> {
             Action::Recreate {
                 container, number, ..
             } => {
-                e.emit(Event::new(ResourceKind::Container, container, Status::Recreate));
+                e.emit(Event::new(
+                    ResourceKind::Container,
+                    container,
+                    Status::Recreate,
+                ));
                 self.replace(container, *number, names, to_start)?;
-                e.emit(Event::new(ResourceKind::Container, container, Status::Recreated));
+                e.emit(Event::new(
+                    ResourceKind::Container,
+                    container,
+                    Status::Recreated,
+                ));
             }
             Action::Restart { container, .. } => {
-                e.emit(Event::new(ResourceKind::Container, container, Status::Restarting));
+                e.emit(Event::new(
+                    ResourceKind::Container,
+                    container,
+                    Status::Restarting,
+                ));
                 e.stop_container(container, self.opts.timeout)?;
                 to_start.push(container.clone());
                 names.push(container.clone());

@@ -35,7 +35,12 @@ impl ComposeEnv {
         fs::create_dir_all(env.project_dir()).expect("project dir");
         env.write("compose.yaml", yaml);
         let bb = super::busybox::busybox();
-        env.ok(&["image", "load", "-i", bb.docker_archive.to_str().expect("utf-8 path")]);
+        env.ok(&[
+            "image",
+            "load",
+            "-i",
+            bb.docker_archive.to_str().expect("utf-8 path"),
+        ]);
         env
     }
 
@@ -145,7 +150,11 @@ impl ComposeEnv {
 
     /// The project's containers are gone, no mount, netns, link or netd process is left.
     pub fn assert_clean(&self) {
-        assert!(self.leftover_mounts().is_empty(), "mounts left: {:?}", self.leftover_mounts());
+        assert!(
+            self.leftover_mounts().is_empty(),
+            "mounts left: {:?}",
+            self.leftover_mounts()
+        );
         let netns = self.run_root().join("netns");
         let left: Vec<_> = fs::read_dir(&netns)
             .map(|d| d.flatten().map(|e| e.path()).collect())
