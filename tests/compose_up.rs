@@ -157,6 +157,7 @@ services:
     command: ["sh", "-c", "echo hello from job; sleep 0.5; exit 3"]
   idle:
     image: lab/busybox:1
+    init: true
     command: ["sleep", "1000"]
 "#,
     );
@@ -188,6 +189,7 @@ fn an_unhealthy_dependency_fails_up_with_its_name() {
 services:
   db:
     image: lab/busybox:1
+    init: true
     command: ["sleep", "1000"]
     healthcheck:
       test: ["CMD", "false"]
@@ -195,6 +197,7 @@ services:
       retries: 2
   app:
     image: lab/busybox:1
+    init: true
     command: ["sleep", "1000"]
     depends_on:
       db: { condition: service_healthy }
@@ -229,6 +232,7 @@ fn a_taken_port_is_reported_before_anything_starts() {
 services:
   first:
     image: lab/busybox:1
+    init: true
     command: ["sleep", "1000"]
   web:
     image: lab/busybox:1
@@ -252,9 +256,11 @@ fn two_concurrent_ups_converge_on_one_set_of_containers() {
 services:
   a:
     image: lab/busybox:1
+    init: true
     command: ["sleep", "1000"]
   b:
     image: lab/busybox:1
+    init: true
     command: ["sleep", "1000"]
     depends_on: [a]
 "#,
@@ -267,5 +273,41 @@ services:
     assert_eq!(ps.len(), 2, "{ps:#?}");
     assert!(ps.iter().all(|c| c["State"] == "running"));
     env.ok(&["down"]);
+    env.assert_clean();
+}
+
+#[test]
+fn anonymous_volumes_survive_recreation_unless_renewed() {
+    require_root!();
+    let yaml = |v: &str| {
+        format!(
+            r#"
+services:
+  app:
+    image: lab/busybox:1
+    init: true
+    command: ["sh", "-c", "if test -f /cache/seen; then echo again; else touch /cache/seen; echo first; fi; exec sleep 1000"]
+    environment: {{ V: "{v}" }}
+    volumes: ["/cache"]
+"#
+        )
+    };
+    let env = ComposeEnv::new("anonvol", &yaml("1"));
+    env.ok(&["up", "-d", "--wait"]);
+    assert!(env.ok(&["logs", "app"]).contains("first"));
+
+    env.write("compose.yaml", &yaml("2"));
+    env.ok(&["up", "-d", "--wait"]);
+    let logs = env.ok(&["logs", "app"]);
+    assert!(logs.contains("again") && !logs.contains("first"), "data kept: {logs}");
+
+    env.ok(&["up", "-d", "--wait", "--force-recreate", "-V"]);
+    assert!(env.ok(&["logs", "app"]).contains("first"), "-V gives a fresh volume");
+
+    env.ok(&["down", "-v"]);
+    let volumes = std::fs::read_dir(env.state_root().join("volumes"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(volumes, 0, "down -v removes anonymous volumes too");
     env.assert_clean();
 }

@@ -3,6 +3,7 @@
 //! create / start / stop / remove with progress events. Every step undoes what it did when a
 //! later step fails, so a failed `up` leaves nothing half-made behind.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -65,6 +66,7 @@ impl Engine {
         number: u32,
         image: &ServiceImage,
         oneoff: Option<&OneOff>,
+        inherit_volumes: BTreeMap<String, String>,
     ) -> Result<String> {
         let plan = service_spec::container_plan(
             &ctx.spec_context(oneoff),
@@ -73,6 +75,8 @@ impl Engine {
             &image.image,
             image.raw_config.as_ref(),
         )?;
+        let mut plan = plan;
+        plan.spec.inherit_volumes = inherit_volumes;
         let name = plan.name.clone();
         for w in &plan.warnings {
             self.emit(Event::new(ResourceKind::Container, &name, Status::Warning).with_detail(w));

@@ -531,7 +531,14 @@ impl ServiceWorker<'_> {
                 }
             }
             Action::Create { number, .. } => {
-                let name = e.create_container(self.ctx, self.service, *number, self.image, None)?;
+                let name = e.create_container(
+                    self.ctx,
+                    self.service,
+                    *number,
+                    self.image,
+                    None,
+                    BTreeMap::new(),
+                )?;
                 to_start.push(name.clone());
                 names.push(name);
             }
@@ -577,9 +584,27 @@ impl ServiceWorker<'_> {
         to_start: &mut Vec<String>,
     ) -> Result<()> {
         let e = self.engine;
+        // Anonymous volumes move to the new container unless `-V` asks for fresh ones.
+        let inherit = match self.opts.renew_anon_volumes {
+            true => BTreeMap::new(),
+            false => e.containers.anonymous_volumes_by_target(old)?,
+        };
         let _ = e.stop_container(old, self.opts.timeout);
-        e.remove_container(old, true)?;
-        let name = e.create_container(self.ctx, self.service, number, self.image, None)?;
+        e.remove_container(old, inherit.is_empty())?;
+        let name = e.create_container(
+            self.ctx,
+            self.service,
+            number,
+            self.image,
+            None,
+            inherit.clone(),
+        )?;
+        let kept = e.containers.anonymous_volumes_by_target(&name)?;
+        for (target, volume) in inherit {
+            if kept.get(&target) != Some(&volume) {
+                e.containers.remove_volume(&volume)?;
+            }
+        }
         to_start.push(name.clone());
         names.push(name);
         Ok(())

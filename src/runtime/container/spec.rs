@@ -58,6 +58,11 @@ pub struct ContainerSpec {
     pub log: LogConfig,
     pub network: NetworkMode,
     pub labels: BTreeMap<String, String>,
+    /// Anonymous volumes taken over from a replaced container, by target path: the anonymous
+    /// mount (or image-declared volume) at that target uses this volume instead of a new one,
+    /// so data survives recreation (docker compose's rule unless `up -V`).
+    #[serde(default)]
+    pub inherit_volumes: BTreeMap<String, String>,
     /// Full content of the container's `/etc/hosts` (the engine renders it with the container's
     /// addresses and `extra_hosts`); `None`: localhost plus the hostname.
     #[serde(default)]
@@ -105,6 +110,7 @@ impl ContainerSpec {
             log: LogConfig::default(),
             network: NetworkMode::default(),
             labels: BTreeMap::new(),
+            inherit_volumes: BTreeMap::new(),
             etc_hosts: None,
             resolv_conf: None,
         }
