@@ -210,6 +210,7 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<i32> {
         force_recreate: args.force_recreate,
         no_recreate: args.no_recreate,
         always_recreate_deps: args.always_recreate_deps,
+        named: args.services.clone(),
         no_deps: args.no_deps,
         no_start: args.no_start,
         renew_anon_volumes: args.renew_anon_volumes,

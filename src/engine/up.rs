@@ -29,7 +29,10 @@ pub struct UpOptions {
     pub scale: Vec<(String, u32)>,
     pub force_recreate: bool,
     pub no_recreate: bool,
+    /// With `named`: force-recreate the named services' dependencies.
     pub always_recreate_deps: bool,
+    /// Services named on the command line (their dependencies come along unless `no_deps`).
+    pub named: Vec<String>,
     /// Do not wait for dependencies outside `services`.
     pub no_deps: bool,
     /// Create containers but do not start them (`create`, `up --no-start`).
@@ -115,7 +118,7 @@ impl Engine {
             .filter(|c| names.contains(c.service()) || ctx.service(c.service()).is_none())
             .map(|c| c.observed())
             .collect();
-        let actions = diff::diff(
+        let mut actions = diff::diff(
             &desired,
             &observed,
             &graph,
@@ -125,6 +128,9 @@ impl Engine {
                 remove_orphans: opts.remove_orphans,
             },
         );
+        if opts.always_recreate_deps && !opts.named.is_empty() {
+            force_dependencies(&mut actions, &observed, &opts.named);
+        }
         self.preflight_ports(ctx, &actions, &images)?;
         self.ensure_networks(ctx)?;
         self.ensure_volumes(ctx)?;
@@ -389,6 +395,27 @@ impl Engine {
             }
         }
         Ok(())
+    }
+}
+
+/// `--always-recreate-deps`: containers of services that are not named (so are there as
+/// dependencies) are recreated even when unchanged.
+fn force_dependencies(actions: &mut [Action], observed: &[Observed], named: &[String]) {
+    for a in actions.iter_mut() {
+        let (Action::Keep { container } | Action::Start { container }) = a else {
+            continue;
+        };
+        let Some(o) = observed.iter().find(|o| &o.name == container) else {
+            continue;
+        };
+        if !named.contains(&o.service) {
+            *a = Action::Recreate {
+                container: o.name.clone(),
+                service: o.service.clone(),
+                number: o.number,
+                why: diff::Why::Forced,
+            };
+        }
     }
 }
 
