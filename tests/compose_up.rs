@@ -299,10 +299,16 @@ services:
     env.write("compose.yaml", &yaml("2"));
     env.ok(&["up", "-d", "--wait"]);
     let logs = env.ok(&["logs", "app"]);
-    assert!(logs.contains("again") && !logs.contains("first"), "data kept: {logs}");
+    assert!(
+        logs.contains("again") && !logs.contains("first"),
+        "data kept: {logs}"
+    );
 
     env.ok(&["up", "-d", "--wait", "--force-recreate", "-V"]);
-    assert!(env.ok(&["logs", "app"]).contains("first"), "-V gives a fresh volume");
+    assert!(
+        env.ok(&["logs", "app"]).contains("first"),
+        "-V gives a fresh volume"
+    );
 
     env.ok(&["down", "-v"]);
     let volumes = std::fs::read_dir(env.state_root().join("volumes"))

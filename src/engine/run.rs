@@ -102,7 +102,8 @@ impl Engine {
         let _lock = self.lock(&ctx.name)?;
         self.ensure_networks(ctx)?;
         self.ensure_volumes(ctx)?;
-        let name = self.create_container(ctx, &adjusted, 1, image, Some(&oneoff), Default::default())?;
+        let name =
+            self.create_container(ctx, &adjusted, 1, image, Some(&oneoff), Default::default())?;
         self.start_container(&name)?;
         Ok(name)
     }

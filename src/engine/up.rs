@@ -5,6 +5,7 @@
 //! thus proceed in parallel and a service starts the moment its dependencies are ready.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
@@ -139,13 +140,12 @@ impl Engine {
         let started =
             self.run_services(ctx, &graph, &selected, &actions, &observed, &images, opts)?;
         report.started = started;
+        let now = self.project_containers(&ctx.name, false)?;
         for s in &selected {
-            for c in self.project_containers(&ctx.name, false)? {
-                if c.service() == s.name {
-                    report
-                        .containers
-                        .push((s.name.clone(), c.name().to_string()));
-                }
+            for c in now.iter().filter(|c| c.service() == s.name) {
+                report
+                    .containers
+                    .push((s.name.clone(), c.name().to_string()));
             }
         }
         if opts.wait && !opts.no_start {
@@ -251,7 +251,13 @@ impl Engine {
     /// Create the project's networks (and check its external ones exist).
     pub fn ensure_networks(&self, ctx: &ProjectContext) -> Result<()> {
         for n in &ctx.networks {
-            let exists = self.network.network(&n.name)?.is_some();
+            let existing = self.network.network(&n.name)?;
+            let exists = existing.is_some();
+            // Fast path of a no-op `up`: the network and its bridge are there (after a reboot
+            // the bridge is gone and `ensure_network` puts it back).
+            if existing.is_some_and(|i| Path::new("/sys/class/net").join(&i.ifname).exists()) {
+                continue;
+            }
             if n.external {
                 if !exists {
                     return Err(EngineError::ExternalNetwork {
