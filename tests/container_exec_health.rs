@@ -113,6 +113,7 @@ fn fast(test: HealthTest) -> Healthcheck {
         retries: 2,
         start_period: Duration::ZERO,
         start_interval: Duration::from_millis(100),
+        fast_start: true,
     }
 }
 
@@ -227,6 +228,7 @@ fn failures_during_the_start_period_do_not_count() {
         retries: 1,
         start_period: Duration::from_millis(1500),
         start_interval: Duration::from_millis(100),
+        fast_start: true,
     });
     let id = env.run(&spec);
     std::thread::sleep(Duration::from_millis(900));

@@ -3,7 +3,16 @@
 
 mod config;
 mod container;
+mod exec;
 mod image;
+mod lifecycle;
+mod logs;
+mod logs_follow;
+pub mod output;
+mod ps;
+mod session;
+mod signals;
+mod up;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -17,8 +26,7 @@ use crate::compose::{Host, ProjectOptions};
 #[command(
     name = "rcompose",
     version,
-    about = "Define and run multi-container applications, with a bundled daemonless runtime",
-    propagate_version = true
+    about = "Define and run multi-container applications, with a bundled daemonless runtime"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -117,6 +125,32 @@ pub enum Command {
     /// Run single containers of the bundled runtime
     #[command(subcommand)]
     Container(container::ContainerCommand),
+    /// Create and start containers
+    Up(up::UpArgs),
+    /// Creates containers for a service
+    Create(up::CreateArgs),
+    /// Stop and remove containers, networks
+    Down(lifecycle::DownArgs),
+    /// List containers
+    Ps(ps::PsArgs),
+    /// View output from containers
+    Logs(logs::LogsArgs),
+    /// Start services
+    Start(lifecycle::ServicesArgs),
+    /// Stop services
+    Stop(lifecycle::StopArgs),
+    /// Restart service containers
+    Restart(lifecycle::StopArgs),
+    /// Force stop service containers
+    Kill(lifecycle::KillArgs),
+    /// Pause services
+    Pause(lifecycle::ServicesArgs),
+    /// Unpause services
+    Unpause(lifecycle::ServicesArgs),
+    /// Removes stopped service containers
+    Rm(lifecycle::RmArgs),
+    /// Execute a command in a running container
+    Exec(exec::ExecArgs),
     /// Pull service images
     Pull(image::PullArgs),
     /// Show the rcompose version information
@@ -170,8 +204,26 @@ fn version(args: &VersionArgs) {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Container(cmd) = &cli.command {
-        return match container::run(&cli.global, cmd) {
+    let g = &cli.global;
+    let coded = match &cli.command {
+        Command::Container(cmd) => Some(container::run(g, cmd)),
+        Command::Up(a) => Some(up::up(g, a)),
+        Command::Create(a) => Some(up::create(g, a)),
+        Command::Down(a) => Some(lifecycle::down(g, a)),
+        Command::Ps(a) => Some(ps::ps(g, a)),
+        Command::Logs(a) => Some(logs::logs(g, a)),
+        Command::Start(a) => Some(lifecycle::start(g, a)),
+        Command::Stop(a) => Some(lifecycle::stop(g, a)),
+        Command::Restart(a) => Some(lifecycle::restart(g, a)),
+        Command::Kill(a) => Some(lifecycle::kill(g, a)),
+        Command::Pause(a) => Some(lifecycle::pause(g, a, true)),
+        Command::Unpause(a) => Some(lifecycle::pause(g, a, false)),
+        Command::Rm(a) => Some(lifecycle::rm(g, a)),
+        Command::Exec(a) => Some(exec::exec(g, a)),
+        _ => None,
+    };
+    if let Some(result) = coded {
+        return match result {
             Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
             Err(e) => {
                 eprintln!("{e:#}");
@@ -182,12 +234,12 @@ pub fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Config(args) => host(&cli.global).and_then(|h| config::run(&cli.global, &h, args)),
         Command::Image(cmd) => image::run(&cli.global, cmd),
-        Command::Container(_) => Ok(()),
         Command::Pull(args) => host(&cli.global).and_then(|h| image::pull(&cli.global, &h, args)),
         Command::Version(args) => {
             version(args);
             Ok(())
         }
+        _ => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

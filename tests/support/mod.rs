@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod busybox;
+pub mod compose;
 pub mod oci;
 pub mod peers;
 pub mod registry;

@@ -1,5 +1,6 @@
 //! Containers: the spec, its OCI translation, rootfs and volumes, persisted state, and the
-//! client-side [`Runtime`] API that drives one monitor process per running container.
+//! client-side [`Runtime`] API that drives one monitor process per running container, and
+//! [`StateWatcher`] to react to state changes as they happen.
 
 pub mod cleanup;
 pub mod client;
@@ -13,6 +14,7 @@ pub mod spec;
 pub mod state;
 pub mod user;
 pub mod volumes;
+pub mod watch;
 
 pub use error::{ContainerError, Result};
 pub use logs::{LogEntry, LogOptions, LogStream};
@@ -25,3 +27,4 @@ pub use spec::{
     Propagation, Resources, RestartPolicy, Ulimit,
 };
 pub use state::{ContainerState, HealthState, HealthStatus, ProbeResult, Status};
+pub use watch::StateWatcher;

@@ -229,7 +229,7 @@ impl ContainerRuntime {
         cleanup::cleanup_stale(&paths, id, &stored.cgroup_parent, state)
     }
 
-    fn reconcile(&self, id: &str) -> Result<ContainerState> {
+    pub(super) fn reconcile(&self, id: &str) -> Result<ContainerState> {
         let paths = self.layout.container(id);
         let _l = lock(&paths.lock())?;
         self.reconcile_locked(id)
@@ -301,6 +301,22 @@ impl ContainerRuntime {
             id: id.to_string(),
             message,
         })
+    }
+
+    /// A container's anonymous volumes by target path (mounts and image-declared volumes).
+    pub fn anonymous_volumes_by_target(&self, key: &str) -> Result<BTreeMap<String, String>> {
+        let id = self.resolve(key)?;
+        let stored = self.load_stored(&id)?;
+        let mut out: BTreeMap<String, String> = stored
+            .anonymous_volumes
+            .iter()
+            .filter_map(|(i, v)| {
+                let target = stored.spec.mounts.get(*i)?.target.trim_end_matches('/');
+                Some((target.to_string(), v.clone()))
+            })
+            .collect();
+        out.extend(stored.image_volumes.iter().cloned());
+        Ok(out)
     }
 
     /// Lists volume names.
@@ -406,10 +422,16 @@ impl Runtime for ContainerRuntime {
                 return Err(ContainerError::NameInUse(name));
             }
         }
+        let volume_for = |target: &str| -> Result<String> {
+            match spec.inherit_volumes.get(target.trim_end_matches('/')) {
+                Some(v) => Ok(v.clone()),
+                None => random_hex(32),
+            }
+        };
         let mut anonymous_volumes = BTreeMap::new();
         for (i, m) in spec.mounts.iter().enumerate() {
             if matches!(m.kind, MountKind::Anonymous { .. }) {
-                anonymous_volumes.insert(i, random_hex(32)?);
+                anonymous_volumes.insert(i, volume_for(&m.target)?);
             }
         }
         let mut image_volumes = Vec::new();
@@ -426,7 +448,7 @@ impl Runtime for ContainerRuntime {
                     .iter()
                     .any(|m| m.target.trim_end_matches('/') == t)
                 {
-                    image_volumes.push((t.to_string(), random_hex(32)?));
+                    image_volumes.push((t.to_string(), volume_for(t)?));
                 }
             }
         }

@@ -58,6 +58,19 @@ pub struct ContainerSpec {
     pub log: LogConfig,
     pub network: NetworkMode,
     pub labels: BTreeMap<String, String>,
+    /// Anonymous volumes taken over from a replaced container, by target path: the anonymous
+    /// mount (or image-declared volume) at that target uses this volume instead of a new one,
+    /// so data survives recreation (docker compose's rule unless `up -V`).
+    #[serde(default)]
+    pub inherit_volumes: BTreeMap<String, String>,
+    /// Full content of the container's `/etc/hosts` (the engine renders it with the container's
+    /// addresses and `extra_hosts`); `None`: localhost plus the hostname.
+    #[serde(default)]
+    pub etc_hosts: Option<String>,
+    /// Full content of the container's `/etc/resolv.conf` (embedded DNS, `dns`, `dns_search`);
+    /// `None`: a copy of the host's.
+    #[serde(default)]
+    pub resolv_conf: Option<String>,
 }
 
 impl ContainerSpec {
@@ -97,6 +110,9 @@ impl ContainerSpec {
             log: LogConfig::default(),
             network: NetworkMode::default(),
             labels: BTreeMap::new(),
+            inherit_volumes: BTreeMap::new(),
+            etc_hosts: None,
+            resolv_conf: None,
         }
     }
 
@@ -276,6 +292,15 @@ pub struct Healthcheck {
     pub retries: u32,
     pub start_period: Duration,
     pub start_interval: Duration,
+    /// Extra, uncounted probes while the health is `starting`, so a healthy container is
+    /// reported as soon as it is ready (see [`crate::runtime::monitor::health`]). On by default,
+    /// also for a `spec.json` written before the field existed.
+    #[serde(default = "default_fast_start")]
+    pub fast_start: bool,
+}
+
+fn default_fast_start() -> bool {
+    true
 }
 
 impl Healthcheck {
@@ -287,6 +312,7 @@ impl Healthcheck {
             retries: 3,
             start_period: Duration::ZERO,
             start_interval: Duration::from_secs(5),
+            fast_start: true,
         }
     }
 }
@@ -391,5 +417,21 @@ mod tests {
         );
         assert!("on-failure:x".parse::<RestartPolicy>().is_err());
         assert!("sometimes".parse::<RestartPolicy>().is_err());
+    }
+
+    #[test]
+    fn specs_written_before_the_new_fields_still_load() {
+        let spec = ContainerSpec::new("x", ImageConfiguration::default(), Vec::new());
+        let mut json = serde_json::to_value(&spec).unwrap();
+        let obj = json.as_object_mut().unwrap();
+        obj.remove("etc_hosts");
+        obj.remove("resolv_conf");
+        let mut hc = serde_json::to_value(Healthcheck::new(HealthTest::None)).unwrap();
+        hc.as_object_mut().unwrap().remove("fast_start");
+        obj.insert("healthcheck".into(), hc);
+        let back: ContainerSpec = serde_json::from_value(json).unwrap();
+        assert_eq!(back.etc_hosts, None);
+        assert_eq!(back.resolv_conf, None);
+        assert!(back.healthcheck.unwrap().fast_start);
     }
 }

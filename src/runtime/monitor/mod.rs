@@ -7,6 +7,7 @@
 //! (whose init becomes the monitor's child), reports `ok` or `err <message>` on the ready pipe and
 //! runs its event loop ([`server::Monitor::run`]) until the container has exited for good.
 
+pub mod health;
 pub mod init;
 pub mod logfile;
 pub mod protocol;

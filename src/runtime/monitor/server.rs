@@ -4,6 +4,20 @@
 //!
 //! Everything is multiplexed with `poll(2)` over a signalfd (SIGCHLD, SIGTERM, SIGINT, SIGHUP),
 //! the listening socket, the container's stdout/stderr pipes and the running probe's output.
+//!
+//! # Healthcheck probes
+//!
+//! Probes run at docker's schedule (`start_interval` during `start_period`, else `interval`),
+//! and failures count towards `retries` exactly as in docker. In addition, while the
+//! container's health is `starting`, rcompose runs extra probes 100 ms, 200 ms, 400 ms after
+//! start and then every 500 ms (never more often than the healthcheck's own schedule would if
+//! that is shorter); an extra probe that passes makes the container `healthy` at once; an extra
+//! probe that fails is not counted and not logged. So a dependent starts as soon as its
+//! dependency is ready, while `unhealthy` happens at docker's times.
+//!
+//! Only one probe runs at a time; an extra probe still running when a regular one is due is
+//! killed, so it never delays docker's schedule. `Healthcheck::fast_start = false` turns the
+//! extra probes off. The timetable is [`super::health::ProbeSchedule`].
 
 use std::collections::HashMap;
 use std::fs;
@@ -23,6 +37,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Pid, pipe2};
 
+use super::health::{ProbeKind, ProbeSchedule};
 use super::init::RcomposeExecutor;
 use super::logfile::{LineBuffer, LogWriter};
 use super::protocol::{Request, Response, recv_request, send_response};
@@ -51,6 +66,7 @@ struct Pipe {
 }
 
 struct Probe {
+    kind: ProbeKind,
     pid: Pid,
     out: Option<OwnedFd>,
     buf: Vec<u8>,
@@ -80,7 +96,8 @@ pub struct Monitor {
     waiters: Vec<UnixStream>,
     execs: HashMap<i32, Exec>,
     probe: Option<Probe>,
-    next_probe: Option<Instant>,
+    /// The probe timetable of the current run (`None`: no healthcheck or not running).
+    probes: Option<ProbeSchedule>,
     stop_deadline: Option<Instant>,
     restart_at: Option<Instant>,
     run_started: Instant,
@@ -176,7 +193,7 @@ impl Monitor {
             waiters: Vec::new(),
             execs: HashMap::new(),
             probe: None,
-            next_probe: None,
+            probes: None,
             stop_deadline: None,
             restart_at: None,
             run_started: Instant::now(),
@@ -244,23 +261,33 @@ impl Monitor {
             .clone()
             .unwrap_or_else(|| oci::default_hostname(&self.id));
         let mut etc_files = Vec::new();
-        if !matches!(
+        let private_net = !matches!(
             self.spec().network,
             crate::runtime::container::spec::NetworkMode::Host
-        ) {
+        );
+        if private_net {
             fs::write(etc.join("hostname"), format!("{hostname}\n"))
                 .ctx("write hostname", etc.join("hostname"))?;
-            fs::write(
-                etc.join("hosts"),
+            etc_files.push(("/etc/hostname".to_string(), etc.join("hostname")));
+        }
+        // The engine's /etc/hosts (addresses, extra_hosts) wins; with host networking and none
+        // given, the image's own file stays.
+        let hosts = match &self.spec().etc_hosts {
+            Some(h) => Some(h.clone()),
+            None => private_net.then(|| {
                 format!(
                     "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
-                ),
-            )
-            .ctx("write hosts", etc.join("hosts"))?;
-            etc_files.push(("/etc/hostname".to_string(), etc.join("hostname")));
+                )
+            }),
+        };
+        if let Some(hosts) = hosts {
+            fs::write(etc.join("hosts"), hosts).ctx("write hosts", etc.join("hosts"))?;
             etc_files.push(("/etc/hosts".to_string(), etc.join("hosts")));
         }
-        let resolv = fs::read("/etc/resolv.conf").unwrap_or_default();
+        let resolv = match &self.spec().resolv_conf {
+            Some(r) => r.clone().into_bytes(),
+            None => fs::read("/etc/resolv.conf").unwrap_or_default(),
+        };
         fs::write(etc.join("resolv.conf"), resolv)
             .ctx("write resolv.conf", etc.join("resolv.conf"))?;
         etc_files.push(("/etc/resolv.conf".to_string(), etc.join("resolv.conf")));
@@ -366,8 +393,8 @@ impl Monitor {
         self.state.exit_code = None;
         self.state.error = None;
         self.state.health = None;
-        self.next_probe = None;
-        if let Some(hc) = self.stored.spec.healthcheck.clone()
+        self.probes = None;
+        if let Some(hc) = &self.stored.spec.healthcheck
             && hc.test != HealthTest::None
         {
             self.state.health = Some(HealthState {
@@ -375,12 +402,7 @@ impl Monitor {
                 failing_streak: 0,
                 log: Vec::new(),
             });
-            let first = if hc.start_period > Duration::ZERO {
-                hc.start_interval
-            } else {
-                hc.interval
-            };
-            self.next_probe = Some(Instant::now() + first);
+            self.probes = Some(ProbeSchedule::new(hc, self.run_started));
         }
         self.save();
         Ok(())
@@ -390,15 +412,10 @@ impl Monitor {
     pub fn run(&mut self) {
         while !self.done {
             let now = Instant::now();
-            let deadline = [
-                self.stop_deadline,
-                self.restart_at,
-                self.next_probe,
-                self.probe.as_ref().map(|p| p.deadline),
-            ]
-            .into_iter()
-            .flatten()
-            .min();
+            let deadline = [self.stop_deadline, self.restart_at, self.probe_timer(now)]
+                .into_iter()
+                .flatten()
+                .min();
             let timeout = match deadline {
                 Some(d) => {
                     let ms = d.saturating_duration_since(now).as_millis().min(60_000) as u16;
@@ -562,7 +579,7 @@ impl Monitor {
         if let Some(p) = self.probe.take() {
             let _ = kill(p.pid, Signal::SIGKILL);
         }
-        self.next_probe = None;
+        self.probes = None;
         self.stop_deadline = None;
         self.state.pid = None;
         self.state.init = None;
@@ -619,20 +636,60 @@ impl Monitor {
                 self.finalize();
             }
         }
+        self.probe_timers(now);
+    }
+
+    fn health_starting(&self) -> bool {
+        self.state
+            .health
+            .as_ref()
+            .is_some_and(|h| h.status == HealthStatus::Starting)
+    }
+
+    /// When the probe machinery next needs the loop: the running probe's timeout (or the
+    /// regular probe that preempts an extra one), else the next probe.
+    fn probe_timer(&self, now: Instant) -> Option<Instant> {
+        let schedule = self.probes.as_ref()?;
+        match &self.probe {
+            Some(p) if p.timed_out => None,
+            Some(p) => Some(match (p.kind, schedule.regular_due()) {
+                (ProbeKind::Extra, Some(r)) => p.deadline.min(r),
+                _ => p.deadline,
+            }),
+            None => schedule.next(now, self.health_starting()).map(|(at, _)| at),
+        }
+    }
+
+    fn probe_timers(&mut self, now: Instant) {
+        let regular_due = self.probes.as_ref().and_then(|s| s.regular_due());
         if let Some(p) = &mut self.probe
-            && now >= p.deadline
             && !p.timed_out
         {
-            p.timed_out = true;
-            let _ = kill(p.pid, Signal::SIGKILL);
-        }
-        if self.next_probe.is_some_and(|d| now >= d) && self.probe.is_none() {
-            self.next_probe = None;
-            if self.state.status == Status::Running {
-                self.start_probe();
-            } else {
-                self.schedule_probe();
+            let preempted = p.kind == ProbeKind::Extra && regular_due.is_some_and(|r| now >= r);
+            if now >= p.deadline || preempted {
+                p.timed_out = true;
+                let _ = kill(p.pid, Signal::SIGKILL);
             }
+        }
+        if self.probe.is_some() {
+            return;
+        }
+        let starting = self.health_starting();
+        let Some(schedule) = &mut self.probes else {
+            return;
+        };
+        let Some((at, kind)) = schedule.next(now, starting) else {
+            return;
+        };
+        if now < at {
+            return;
+        }
+        schedule.begin(kind, now);
+        if self.state.status == Status::Running {
+            self.start_probe(kind);
+        } else {
+            // Paused: this probe is skipped, the schedule goes on.
+            schedule.end(kind, now, starting);
         }
     }
 
@@ -852,25 +909,7 @@ impl Monitor {
             .map_err(lc_err)
     }
 
-    fn schedule_probe(&mut self) {
-        let Some(hc) = &self.spec().healthcheck else {
-            return;
-        };
-        let in_start = self.run_started.elapsed() < hc.start_period;
-        let starting = self
-            .state
-            .health
-            .as_ref()
-            .is_some_and(|h| h.status == HealthStatus::Starting);
-        let every = if in_start && starting {
-            hc.start_interval
-        } else {
-            hc.interval
-        };
-        self.next_probe = Some(Instant::now() + every);
-    }
-
-    fn start_probe(&mut self) {
+    fn start_probe(&mut self, kind: ProbeKind) {
         let Some(hc) = self.spec().healthcheck.clone() else {
             return;
         };
@@ -894,6 +933,7 @@ impl Monitor {
         match spawn() {
             Ok((pid, out)) => {
                 self.probe = Some(Probe {
+                    kind,
                     pid,
                     out: Some(out),
                     buf: Vec::new(),
@@ -903,12 +943,15 @@ impl Monitor {
                 });
             }
             Err(e) => {
-                self.record_probe(ProbeResult {
-                    start,
-                    end: Utc::now(),
-                    exit_code: -1,
-                    output: e.to_string(),
-                });
+                self.record_probe(
+                    kind,
+                    ProbeResult {
+                        start,
+                        end: Utc::now(),
+                        exit_code: -1,
+                        output: e.to_string(),
+                    },
+                );
             }
         }
     }
@@ -950,42 +993,53 @@ impl Monitor {
         } else {
             (code, String::from_utf8_lossy(&p.buf).into_owned())
         };
-        self.record_probe(ProbeResult {
-            start: p.start,
-            end: Utc::now(),
-            exit_code,
-            output,
-        });
+        self.record_probe(
+            p.kind,
+            ProbeResult {
+                start: p.start,
+                end: Utc::now(),
+                exit_code,
+                output,
+            },
+        );
     }
 
-    fn record_probe(&mut self, r: ProbeResult) {
+    /// Applies a probe result to the health state (see "Healthcheck probes" above).
+    fn record_probe(&mut self, kind: ProbeKind, r: ProbeResult) {
         let Some(hc) = self.spec().healthcheck.clone() else {
             return;
         };
         if self.init_pid.is_none() {
             return;
         }
-        let in_start = self.run_started.elapsed() < hc.start_period;
-        let h = self.state.health.get_or_insert(HealthState {
-            status: HealthStatus::Starting,
-            failing_streak: 0,
-            log: Vec::new(),
-        });
-        if r.exit_code == 0 {
-            h.failing_streak = 0;
-            h.status = HealthStatus::Healthy;
-        } else if !(in_start && h.status == HealthStatus::Starting) {
-            h.failing_streak += 1;
-            if h.failing_streak >= hc.retries.max(1) {
-                h.status = HealthStatus::Unhealthy;
+        let now = Instant::now();
+        let passed = r.exit_code == 0;
+        if kind == ProbeKind::Regular || passed {
+            let in_start = self.run_started.elapsed() < hc.start_period;
+            let h = self.state.health.get_or_insert(HealthState {
+                status: HealthStatus::Starting,
+                failing_streak: 0,
+                log: Vec::new(),
+            });
+            if passed {
+                h.failing_streak = 0;
+                h.status = HealthStatus::Healthy;
+            } else if !(in_start && h.status == HealthStatus::Starting) {
+                h.failing_streak += 1;
+                if h.failing_streak >= hc.retries.max(1) {
+                    h.status = HealthStatus::Unhealthy;
+                }
             }
+            h.log.push(r);
+            if h.log.len() > 5 {
+                h.log.remove(0);
+            }
+            self.save();
         }
-        h.log.push(r);
-        if h.log.len() > 5 {
-            h.log.remove(0);
+        let starting = self.health_starting();
+        if let Some(s) = &mut self.probes {
+            s.end(kind, now, starting);
         }
-        self.save();
-        self.schedule_probe();
     }
 
     /// Startup failed: clean up what `new`/`start_container` did and record the error.

@@ -11,6 +11,7 @@
 //! * [`dns`], [`ports`]: DNS server and port proxies, both run by [`netd`], the one helper
 //!   process per state root.
 //! * [`files`]: `/etc/resolv.conf` and `/etc/hosts` content; [`mode`]: `network_mode`, `links`.
+//! * [`netns`]: persistent (bind-mounted) namespaces that outlive container restarts.
 //!
 //! # Published ports: DNAT *and* a userland proxy (like dockerd)
 //! * nftables DNAT (`prerouting` + `output` for local non-loopback destinations) carries traffic
@@ -42,6 +43,7 @@ pub mod ipam;
 pub mod link;
 pub mod mode;
 pub mod netd;
+pub mod netns;
 pub mod ports;
 pub mod state;
 
