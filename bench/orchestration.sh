@@ -12,8 +12,9 @@
 #
 # Engines (ENGINES="rcompose compose-v2 podman" by default; a missing peer is skipped with a message):
 #  rcompose    ${RCOMPOSE:-$CARGO_TARGET_DIR/release/rcompose} with its own --root/--run-root under a
-#              temp dir, the busybox image loaded with `image load` (lab images/busybox-docker.tar,
-#              else dev/busybox-image). Fails at once if the binary has no `up`.
+#              temp dir, cgroup parent and address pool (RCOMPOSE_ADDRESS_POOLS, default
+#              10.251.0.0/16/24), the busybox image loaded with `image load` (lab
+#              images/busybox-docker.tar, else dev/busybox-image). Fails at once if it has no `up`.
 #  compose-v2  docker-compose-v2 (lab install-compose-v2.sh) against the lab dockerd (start-dockerd.sh,
 #              started if not running; never stopped here: others may use it).
 #  podman      podman-compose 1.0.3 (lab setup-podman.sh). It has no `--wait`: (a) is `up -d` + an
@@ -49,7 +50,7 @@ engine_vars() {
   case "$engine" in
     rcompose)
       P="orch-$kind-rc"; PORT=$PORT_RC
-      C="env IMAGE=$IMAGE_RC WEB_PORT=$PORT $RC --root $ORCH_WORK/root --run-root $ORCH_WORK/run -p $P -f $file" ;;
+      C="env IMAGE=$IMAGE_RC WEB_PORT=$PORT RCOMPOSE_CGROUP_PARENT=$RC_CGROUP RCOMPOSE_ADDRESS_POOLS=$RC_POOLS $RC --root $ORCH_WORK/root --run-root $ORCH_WORK/run -p $P -f $file" ;;
     compose-v2)
       P="orch-$kind-v2"; PORT=$PORT_V2
       C="env DOCKER_HOST=unix:///var/run/docker.sock IMAGE=$IMAGE_V2 WEB_PORT=$PORT docker-compose-v2 -p $P -f $file" ;;
@@ -210,12 +211,16 @@ for engine in $requested; do
 done
 ENGINES="${ENGINES# }"
 [ -n "$ENGINES" ] || die "no engine available"
-export RC ORCH_WORK ENGINES PORT_RC PORT_V2 PORT_PC IMAGE_RC="${IMAGE_RC:-}" IMAGE_V2="${IMAGE_V2:-}" IMAGE_PC="${IMAGE_PC:-}"
+# rcompose's own cgroup parent and address pool: other rcompose instances may run on this machine
+RC_CGROUP="rcompose-orch-${ORCH_WORK##*.}"
+RC_POOLS="${RCOMPOSE_ADDRESS_POOLS:-10.251.0.0/16/24}"
+export RC ORCH_WORK ENGINES RC_CGROUP RC_POOLS PORT_RC PORT_V2 PORT_PC IMAGE_RC="${IMAGE_RC:-}" IMAGE_V2="${IMAGE_V2:-}" IMAGE_PC="${IMAGE_PC:-}"
 
 cleanup() {
   for kind in three-tier fifty; do
     for engine in $ENGINES; do engine_vars "$engine" "$kind"; reset "$engine" "$kind"; done
   done
+  rmdir /sys/fs/cgroup/*/"$RC_CGROUP" 2>/dev/null || true
   if grep -q "$ORCH_WORK" /proc/mounts; then
     echo "orchestration.sh: mounts left under $ORCH_WORK; not removing it" >&2
   else

@@ -11,26 +11,30 @@
 //!   gives for that engine's environment); `ps --format json` lists the same services;
 //! - web answers on each engine's published port.
 //!
-//! Both engines use the same project name (a fresh one per run) in their own stores; rcompose
-//! gets temp `--root`/`--run-root`. Guards take both projects down (`down -v`) and remove what
-//! rcompose left in its temp roots, even when an assertion fails.
+//! Both engines run the same project directory (a temp copy of the example, whose `.env` sets
+//! `IMAGE` and rcompose's `WEB_PORT`; docker gets its own `WEB_PORT` from the environment) under
+//! the same, fresh project name. rcompose has its own state and run roots, cgroup parent and
+//! address pool (`support::compose::ComposeEnv`). Guards take both projects down (`down -v`) and
+//! remove what rcompose left (mounts, cgroups, temp dirs), even when an assertion fails.
 
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 use support::busybox;
-use support::peers::{ComposeCli, DockerCompose};
+use support::compose::ComposeEnv;
+use support::peers::DockerCompose;
 
 const IMAGE: &str = busybox::REFERENCE;
 const SERVICES: [&str; 4] = ["db", "migrate", "web", "worker"];
 const COMPARED_FIELDS: [&str; 6] = ["Name", "Service", "Project", "State", "Health", "ExitCode"];
+const HASH_LABEL: &str = "com.docker.compose.config-hash";
 const COMPARED_LABELS: [&str; 5] = [
     "com.docker.compose.project",
     "com.docker.compose.service",
@@ -49,92 +53,121 @@ fn three_tier_looks_the_same_under_rcompose_and_docker_compose() {
             return;
         }
     };
-    let bb = busybox::busybox();
-    peer.ensure_image(IMAGE, &bb.docker_archive);
-    let file = three_tier();
-    let project = unique_project();
+    peer.ensure_image(IMAGE, &busybox::busybox().docker_archive);
     let (docker_port, rc_port) = (free_port(), free_port());
-
-    // rcompose's roots outlive its project guard (locals drop in reverse order).
-    let roots = RcomposeRoots::new();
-    let rcompose = ComposeCli::rcompose(&roots.root(), &roots.run_root(), &file, &project)
-        .env("IMAGE", IMAGE)
-        .env("WEB_PORT", &rc_port.to_string());
+    let example = fs::read_to_string(three_tier()).expect("read the three-tier example");
+    // Dropped last: rcompose's `down -v`, then its mounts, cgroups and temp roots.
+    let rc = ComposeEnv::new("cmp", &example);
+    rc.write(".env", &format!("IMAGE={IMAGE}\nWEB_PORT={rc_port}\n"));
+    let file = rc.project_dir().join("compose.yaml");
     let docker = peer
-        .cli(&file, &project)
-        .env("IMAGE", IMAGE)
+        .cli(&file, &rc.project)
         .env("WEB_PORT", &docker_port.to_string());
+    let docker_in_rc_env = docker.clone().env("WEB_PORT", &rc_port.to_string());
+    let rcompose = |args: &[&str]| rc.ok(args);
+    let rcompose_in_docker_env = |args: &[&str]| {
+        let out = rc
+            .command(args)
+            .env("WEB_PORT", docker_port.to_string())
+            .output()
+            .expect("run rcompose");
+        assert!(
+            out.status.success(),
+            "rcompose {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
 
-    // The reference: hashes for both environments, then the project up and as expected.
-    let docker_hashes = config_hashes(&docker);
-    let rc_env_hashes = config_hashes(&docker.clone().env("WEB_PORT", &rc_port.to_string()));
+    // The hashes both tools compute, for either engine's environment.
+    let docker_hashes = config_hashes("docker compose", &|a: &[&str]| docker.ok(a));
+    let rc_env_hashes = config_hashes("docker compose", &|a: &[&str]| docker_in_rc_env.ok(a));
+    assert_eq!(
+        config_hashes("rcompose", &rcompose),
+        rc_env_hashes,
+        "config --hash '*'"
+    );
+    assert_eq!(
+        config_hashes("rcompose", &rcompose_in_docker_env),
+        docker_hashes,
+        "config --hash '*' (docker's WEB_PORT)"
+    );
+
+    // The reference: up, and as expected.
     let _docker_down = docker.down_on_drop();
     docker.ok(&["up", "-d", "--wait"]);
-    let docker_ps = ps_by_service(&docker, true);
+    let docker_ps = ps_by_service("docker compose", &|a: &[&str]| docker.ok(a), true);
     assert_reference_state(&docker_ps, &docker_hashes);
     assert_eq!(web_page(docker_port), "hello from web (three-tier)\n");
 
-    // rcompose: the same file, its own store and roots.
-    rcompose.ok(&["image", "load", "-i", path_str(&bb.docker_archive)]);
-    assert_eq!(
-        config_hashes(&rcompose),
-        rc_env_hashes,
-        "config --hash '*' differs from docker compose's"
-    );
-    let in_docker_env = rcompose.clone().env("WEB_PORT", &docker_port.to_string());
-    assert_eq!(
-        config_hashes(&in_docker_env),
-        docker_hashes,
-        "config --hash '*' (docker's WEB_PORT) differs from docker compose's"
-    );
-    let _rcompose_down = rcompose.down_on_drop();
-    rcompose.ok(&["up", "-d", "--wait"]);
-    let rc_ps = ps_by_service(&rcompose, true);
+    // rcompose on the same directory.
+    rc.ok(&["up", "-d", "--wait"]);
+    let rc_ps = ps_by_service("rcompose", &rcompose, true);
     assert_eq!(web_page(rc_port), "hello from web (three-tier)\n");
 
+    // Every difference is collected, then reported together.
+    let mut diffs = Diffs::default();
     for service in SERVICES {
-        let (d, r) = (&docker_ps[service], &rc_ps[service]);
-        assert_eq!(
-            json_shape(r),
-            json_shape(d),
-            "{service}: ps JSON keys/types"
+        let (d, r) = (
+            &docker_ps[service],
+            &rc_ps.get(service).cloned().unwrap_or_default(),
         );
+        diffs.check(service, "ps JSON keys/types", json_shape(r), json_shape(d));
         for field in COMPARED_FIELDS {
-            assert_eq!(r[field], d[field], "{service}: ps field {field}");
+            diffs.check(service, field, &r[field], &d[field]);
         }
-        assert_eq!(
-            publishers(r, rc_port),
-            publishers(d, docker_port),
-            "{service}: Publishers"
+        let (rp, dp) = (publishers(r, rc_port), publishers(d, docker_port));
+        diffs.check(service, "Publishers", rp, dp);
+        let (rl, dl) = (labels(r), labels(d));
+        diffs.check(
+            service,
+            "config-hash label vs rcompose config --hash",
+            rl.get(HASH_LABEL),
+            Some(&rc_env_hashes[service]),
         );
-        let (dl, rl) = (labels(d), labels(r));
+        // WEB_PORT differs between the engines, so web's hash does too; the rest is equal.
+        let same_config = docker_hashes[service] == rc_env_hashes[service];
         for key in COMPARED_LABELS {
-            assert!(
-                rl.contains_key(key),
-                "{service}: rcompose lacks label {key}"
-            );
-        }
-        assert_eq!(
-            rl["com.docker.compose.config-hash"], rc_env_hashes[service],
-            "{service}: rcompose's config-hash label"
-        );
-        if docker_hashes[service] == rc_env_hashes[service] {
-            // Not touched by WEB_PORT: every compared label is equal across the engines.
-            for key in COMPARED_LABELS {
-                assert_eq!(rl[key], dl[key], "{service}: label {key}");
-            }
-        } else {
-            for key in &COMPARED_LABELS[..4] {
-                assert_eq!(rl[*key], dl[*key], "{service}: label {key}");
+            if same_config || key != HASH_LABEL {
+                diffs.check(service, key, rl.get(key), dl.get(key));
             }
         }
     }
-    let running = |ps: &BTreeMap<String, Value>| ps.keys().cloned().collect::<BTreeSet<_>>();
-    assert_eq!(
-        running(&ps_by_service(&rcompose, false)),
-        running(&ps_by_service(&docker, false)),
-        "services listed by `ps` (running only)"
+    let listed = |ps: BTreeMap<String, Value>| ps.into_keys().collect::<BTreeSet<_>>();
+    diffs.check(
+        "project",
+        "services listed by `ps` (running only)",
+        listed(ps_by_service("rcompose", &rcompose, false)),
+        listed(ps_by_service(
+            "docker compose",
+            &|a: &[&str]| docker.ok(a),
+            false,
+        )),
     );
+    assert!(
+        diffs.0.is_empty(),
+        "rcompose (left) differs from docker compose v2 (right):\n{}",
+        diffs.0.join("\n")
+    );
+}
+
+/// Differences found so far, one line each.
+#[derive(Default)]
+struct Diffs(Vec<String>);
+
+impl Diffs {
+    fn check<T: PartialEq + std::fmt::Debug>(
+        &mut self,
+        service: &str,
+        what: &str,
+        rc: T,
+        docker: T,
+    ) {
+        if rc != docker {
+            self.0
+                .push(format!("{service}: {what}: {rc:?} != {docker:?}"));
+        }
+    }
 }
 
 /// What docker compose itself must show for three-tier after `up --wait`: it anchors the
@@ -155,16 +188,19 @@ fn assert_reference_state(ps: &BTreeMap<String, Value>, hashes: &BTreeMap<String
     assert_eq!(state("worker"), (Some("running"), Some(""), Some(0)));
     for s in SERVICES {
         assert_eq!(
-            labels(&ps[s])["com.docker.compose.config-hash"],
+            labels(&ps[s])[HASH_LABEL],
             hashes[s],
             "docker compose: {s}'s config-hash label vs config --hash"
         );
     }
 }
 
+/// A tool's runner: arguments in, stdout out (panics on failure).
+type Run<'a> = dyn Fn(&[&str]) -> String + 'a;
+
 /// `config --hash '*'`: service -> hash.
-fn config_hashes(cli: &ComposeCli) -> BTreeMap<String, String> {
-    let out = cli.ok(&["config", "--hash", "*"]);
+fn config_hashes(tool: &str, run: &Run) -> BTreeMap<String, String> {
+    let out = run(&["config", "--hash", "*"]);
     let hashes: BTreeMap<String, String> = out
         .lines()
         .filter_map(|l| l.split_once(' '))
@@ -173,25 +209,24 @@ fn config_hashes(cli: &ComposeCli) -> BTreeMap<String, String> {
     assert_eq!(
         hashes.keys().map(String::as_str).collect::<Vec<_>>(),
         SERVICES,
-        "{}: config --hash '*' printed {out:?}",
-        cli.label
+        "{tool}: config --hash '*' printed {out:?}"
     );
     hashes
 }
 
 /// `ps [-a] --format json`, one object per line, keyed by `Service`.
-fn ps_by_service(cli: &ComposeCli, all: bool) -> BTreeMap<String, Value> {
+fn ps_by_service(tool: &str, run: &Run, all: bool) -> BTreeMap<String, Value> {
     let args: &[&str] = if all {
         &["ps", "-a", "--format", "json"]
     } else {
         &["ps", "--format", "json"]
     };
-    let out = cli.ok(args);
-    out.lines()
+    run(args)
+        .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
             let v: Value = serde_json::from_str(l)
-                .unwrap_or_else(|e| panic!("{}: ps line is not JSON ({e}): {l}", cli.label));
+                .unwrap_or_else(|e| panic!("{tool}: ps line is not JSON ({e}): {l}"));
             let service = v["Service"].as_str().unwrap_or_default().to_string();
             (service, v)
         })
@@ -280,74 +315,10 @@ fn three_tier() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("compose-examples/three-tier/compose.yaml")
 }
 
-fn unique_project() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    format!("cmp{}x{nanos:x}", std::process::id())
-}
-
 /// A loopback port nothing listens on right now.
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port()
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-/// rcompose's temp state and run roots. On drop, after the project guard's `down -v`, removes any
-/// container still listed there (a failed `up` or `down`), then the directory.
-struct RcomposeRoots(tempfile::TempDir);
-
-impl RcomposeRoots {
-    fn new() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("rccmp")
-            .tempdir_in("/tmp")
-            .expect("temp roots");
-        RcomposeRoots(dir)
-    }
-
-    fn root(&self) -> PathBuf {
-        self.0.path().join("root")
-    }
-
-    fn run_root(&self) -> PathBuf {
-        self.0.path().join("run")
-    }
-
-    fn rcompose(&self, args: &[&str]) -> Option<String> {
-        let out = Command::new(env!("CARGO_BIN_EXE_rcompose"))
-            .arg("--root")
-            .arg(self.root())
-            .arg("--run-root")
-            .arg(self.run_root())
-            .args(args)
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-}
-
-impl Drop for RcomposeRoots {
-    fn drop(&mut self) {
-        let listed = self.rcompose(&["container", "ls"]).unwrap_or_default();
-        // `container ls`: a header, then ID, NAME, STATUS, EXIT columns.
-        for name in listed
-            .lines()
-            .skip(1)
-            .filter_map(|l| l.split_whitespace().nth(1))
-        {
-            if self.rcompose(&["container", "rm", "-f", name]).is_none() {
-                eprintln!("rcompose: could not remove leftover container {name}");
-            }
-        }
-    }
 }

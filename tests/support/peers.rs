@@ -1,12 +1,12 @@
 //! Peer tools for side-by-side tests: finds docker compose v2 (`docker-compose-v2`, from the peer
-//! lab's `install-compose-v2.sh`) with a dockerd answering, and drives a compose command line
-//! (the peer or rcompose itself) on one project. [`ProjectDown`] takes a project down, volumes
-//! included, when dropped, even when the test panics.
+//! lab's `install-compose-v2.sh`) with a dockerd answering, and drives a compose command line on
+//! one project ([`ComposeCli`]; rcompose's side is `super::compose::ComposeEnv`). [`ProjectDown`]
+//! takes a project down, volumes included, when dropped, even when the test panics.
 //!
 //! Tests that use a peer must pass where it is absent (CI): [`DockerCompose::detect`] returns why
 //! it is unavailable, and the test prints that and returns.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -15,14 +15,13 @@ pub const DOCKER_COMPOSE_V2: &str = "docker-compose-v2";
 /// The socket of the lab's dockerd (`start-dockerd.sh`).
 pub const DOCKER_HOST: &str = "unix:///var/run/docker.sock";
 
-/// A compose CLI bound to one project: `<program> <leading args> -f FILE -p PROJECT <args>`,
+/// A compose CLI bound to one project: `<program> -f FILE -p PROJECT <args>`,
 /// with its own environment additions (interpolation variables, `DOCKER_HOST`).
 #[derive(Clone, Debug)]
 pub struct ComposeCli {
     /// For messages: "docker compose v2", "rcompose".
     pub label: String,
     program: PathBuf,
-    leading: Vec<OsString>,
     env: Vec<(String, String)>,
     file: PathBuf,
     project: String,
@@ -33,23 +32,10 @@ impl ComposeCli {
         ComposeCli {
             label: label.to_string(),
             program: program.into(),
-            leading: Vec::new(),
             env: Vec::new(),
             file: file.to_path_buf(),
             project: project.to_string(),
         }
-    }
-
-    /// rcompose with its own state and run roots (`--root`, `--run-root`).
-    pub fn rcompose(root: &Path, run_root: &Path, file: &Path, project: &str) -> Self {
-        let mut cli = Self::new("rcompose", env!("CARGO_BIN_EXE_rcompose"), file, project);
-        cli.leading = vec![
-            "--root".into(),
-            root.into(),
-            "--run-root".into(),
-            run_root.into(),
-        ];
-        cli
     }
 
     /// Adds an environment variable to every command.
@@ -66,8 +52,7 @@ impl ComposeCli {
     /// variables of the caller leaking in.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.program);
-        cmd.args(&self.leading)
-            .arg("-f")
+        cmd.arg("-f")
             .arg(&self.file)
             .arg("-p")
             .arg(&self.project)
