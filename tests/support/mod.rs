@@ -4,12 +4,15 @@
 //! - [`oci`]: write OCI image layouts (blobs, manifests, configs, indexes) from layer tars.
 //! - [`busybox`]: a reproducible busybox image (OCI layout, oci-archive, docker-save), cached.
 //! - [`registry`]: a throwaway Debian `docker-registry` on a free loopback port (RAII guard).
+//! - [`peers`]: docker compose v2 with a live dockerd when present, and a compose CLI runner
+//!   (peer or rcompose) with a `down -v` guard, for side-by-side tests.
 
 #![allow(dead_code)]
 
 pub mod busybox;
 pub mod compose;
 pub mod oci;
+pub mod peers;
 pub mod registry;
 pub mod tarball;
 
