@@ -19,7 +19,7 @@ use super::service_spec::{self, InjectedFile, OneOff, PortRequest, ServiceContai
 use crate::compose::model::ServiceConfig;
 use crate::runtime::container::{self, MountKind, MountSpec, RemoveOptions, Runtime};
 use crate::runtime::network::{
-    self, NetworkMode, PortBinding, Protocol, hosts_file, netns, resolv_conf,
+    self, HostPort, NetworkMode, PortBinding, Protocol, hosts_file, netns, resolv_conf,
 };
 
 /// Label holding the ports to publish on each start (the runtime keeps no port config).
@@ -43,6 +43,11 @@ impl From<&PortRequest> for StoredPort {
             container: p.container,
         }
     }
+}
+
+/// Whether the host has IPv6 at all (docker then publishes ports on `::` too).
+fn ipv6_available() -> bool {
+    std::fs::read_to_string("/proc/net/if_inet6").is_ok_and(|s| !s.trim().is_empty())
 }
 
 fn random_hostname() -> String {
@@ -287,7 +292,30 @@ impl Engine {
             )?);
         }
         self.network.unpublish(name)?;
-        self.network.publish(name, &bindings)?;
+        let published = self.network.publish(name, &bindings)?;
+        // Like dockerd, a port without host_ip is also published on IPv6 (`[::]:P`, the same
+        // port), when the host has IPv6. Failing there is a warning, not an error.
+        if !ipv6_available() {
+            return Ok(());
+        }
+        let v6: Vec<PortBinding> = published
+            .iter()
+            .zip(&bindings)
+            .filter(|(_, b)| b.host_ip.is_none())
+            .map(|(p, b)| PortBinding {
+                host_ip: Some(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)),
+                host_port: HostPort::Fixed(p.host_port),
+                ..b.clone()
+            })
+            .collect();
+        if !v6.is_empty()
+            && let Err(e) = self.network.publish(name, &v6)
+        {
+            self.emit(
+                Event::new(ResourceKind::Container, name, Status::Warning)
+                    .with_detail(format!("ports not published on IPv6: {e}")),
+            );
+        }
         Ok(())
     }
 

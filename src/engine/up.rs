@@ -60,6 +60,17 @@ pub struct UpReport {
     pub orphans: Vec<String>,
 }
 
+/// What `up` decided, handed to the service workers.
+#[derive(Clone, Copy)]
+struct Plan<'a> {
+    ctx: &'a ProjectContext,
+    graph: &'a ServiceGraph,
+    selected: &'a [&'a ServiceConfig],
+    actions: &'a [Action],
+    observed: &'a [Observed],
+    images: &'a BTreeMap<String, ServiceImage>,
+}
+
 /// A counting semaphore for `--parallel`.
 struct Limit {
     free: Mutex<Option<usize>>,
@@ -137,8 +148,15 @@ impl Engine {
         self.ensure_volumes(ctx)?;
         let mut report = UpReport::default();
         self.handle_orphans(&actions, opts, &mut report)?;
-        let started =
-            self.run_services(ctx, &graph, &selected, &actions, &observed, &images, opts)?;
+        let plan = Plan {
+            ctx,
+            graph: &graph,
+            selected: &selected,
+            actions: &actions,
+            observed: &observed,
+            images: &images,
+        };
+        let started = self.run_services(&plan, opts)?;
         report.started = started;
         let now = self.project_containers(&ctx.name, false)?;
         for s in &selected {
@@ -299,16 +317,15 @@ impl Engine {
         Ok(())
     }
 
-    fn run_services(
-        &self,
-        ctx: &ProjectContext,
-        graph: &ServiceGraph,
-        selected: &[&ServiceConfig],
-        actions: &[Action],
-        observed: &[Observed],
-        images: &BTreeMap<String, ServiceImage>,
-        opts: &UpOptions,
-    ) -> Result<Vec<String>> {
+    fn run_services(&self, plan: &Plan<'_>, opts: &UpOptions) -> Result<Vec<String>> {
+        let Plan {
+            ctx,
+            graph,
+            selected,
+            actions,
+            observed,
+            images,
+        } = *plan;
         let gates = Gates::default();
         let limit = Limit::new(self.parallel());
         let in_run: BTreeSet<&str> = selected.iter().map(|s| s.name.as_str()).collect();

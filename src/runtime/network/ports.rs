@@ -110,19 +110,55 @@ impl PortBinding {
     }
 }
 
+/// A bound socket for `addr`: TCP listening (with SO_REUSEADDR), UDP bound. IPv6 sockets are
+/// IPv6-only, so `[::]:P` and `0.0.0.0:P` are two bindings that coexist, as with dockerd.
+fn bind_socket(proto: Protocol, addr: SocketAddr) -> std::io::Result<std::os::fd::OwnedFd> {
+    use nix::sys::socket::{
+        AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage, bind, listen, setsockopt,
+        socket, sockopt,
+    };
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::Inet,
+        SocketAddr::V6(_) => AddressFamily::Inet6,
+    };
+    let ty = match proto {
+        Protocol::Tcp => SockType::Stream,
+        Protocol::Udp => SockType::Datagram,
+    };
+    let fd = socket(
+        family,
+        ty,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )?;
+    if addr.is_ipv6() {
+        setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
+    }
+    if proto == Protocol::Tcp {
+        setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+    }
+    bind(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        &SockaddrStorage::from(addr),
+    )?;
+    if proto == Protocol::Tcp {
+        listen(&fd, Backlog::new(1024).unwrap_or(Backlog::MAXCONN))?;
+    }
+    Ok(fd)
+}
+
+fn local_port(fd: &std::os::fd::OwnedFd) -> std::io::Result<u16> {
+    use nix::sys::socket::{SockaddrStorage, getsockname};
+    let a: SockaddrStorage = getsockname(std::os::fd::AsRawFd::as_raw_fd(fd))?;
+    Ok(a.as_sockaddr_in()
+        .map(|a| a.port())
+        .or_else(|| a.as_sockaddr_in6().map(|a| a.port()))
+        .unwrap_or(0))
+}
+
 /// Try to bind `addr` now (the socket is closed again at once).
 pub(crate) fn try_bind(proto: Protocol, addr: SocketAddr) -> std::io::Result<u16> {
-    match proto {
-        Protocol::Tcp => {
-            // A LISTEN conflict is what matters; the proxy itself binds with SO_REUSEADDR.
-            let l = std::net::TcpListener::bind(addr)?;
-            Ok(l.local_addr()?.port())
-        }
-        Protocol::Udp => {
-            let s = std::net::UdpSocket::bind(addr)?;
-            Ok(s.local_addr()?.port())
-        }
-    }
+    local_port(&bind_socket(proto, addr)?)
 }
 
 /// Resolve the host port of `b` now: a fixed port is returned as is when bindable, a range
@@ -162,8 +198,10 @@ pub(crate) fn choose_port(b: &PortBinding, taken: &[(Protocol, IpAddr, u16)]) ->
     }
 }
 
+/// Two bindings of one port conflict when their addresses overlap: equal, or a wildcard of the
+/// same family (IPv6 sockets are IPv6-only, so `0.0.0.0` and `::` do not overlap).
 fn ips_clash(a: IpAddr, b: IpAddr) -> bool {
-    a == b || a.is_unspecified() || b.is_unspecified()
+    a == b || (a.is_ipv4() == b.is_ipv4() && (a.is_unspecified() || b.is_unspecified()))
 }
 
 fn in_use(proto: Protocol, addr: IpAddr, port: u16, holder: Option<String>) -> NetError {
@@ -283,7 +321,9 @@ pub(crate) async fn start_proxy(
 ) -> std::io::Result<Proxy> {
     let task = match proto {
         Protocol::Tcp => {
-            let l = tokio::net::TcpListener::bind(host).await?;
+            let l = tokio::net::TcpListener::from_std(std::net::TcpListener::from(bind_socket(
+                proto, host,
+            )?))?;
             tokio::spawn(async move {
                 loop {
                     let Ok((mut inbound, _)) = l.accept().await else {
@@ -303,7 +343,9 @@ pub(crate) async fn start_proxy(
             })
         }
         Protocol::Udp => {
-            let sock = Arc::new(tokio::net::UdpSocket::bind(host).await?);
+            let sock = Arc::new(tokio::net::UdpSocket::from_std(std::net::UdpSocket::from(
+                bind_socket(proto, host)?,
+            ))?);
             tokio::spawn(udp_proxy(sock, target))
         }
     };
