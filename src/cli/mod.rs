@@ -3,6 +3,8 @@
 
 mod config;
 mod container;
+mod cp;
+mod events;
 mod exec;
 mod image;
 mod lifecycle;
@@ -12,6 +14,7 @@ pub mod output;
 mod ps;
 mod session;
 mod signals;
+mod stats;
 mod up;
 
 use std::io::Read;
@@ -153,6 +156,12 @@ pub enum Command {
     Exec(exec::ExecArgs),
     /// Pull service images
     Pull(image::PullArgs),
+    /// Copy files/folders between a service container and the local filesystem
+    Cp(cp::CpArgs),
+    /// Receive real time events from containers
+    Events(events::EventsArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(stats::StatsArgs),
     /// Show the rcompose version information
     Version(VersionArgs),
 }
@@ -220,6 +229,9 @@ pub fn main() -> ExitCode {
         Command::Unpause(a) => Some(lifecycle::pause(g, a, false)),
         Command::Rm(a) => Some(lifecycle::rm(g, a)),
         Command::Exec(a) => Some(exec::exec(g, a)),
+        Command::Cp(a) => Some(cp::cp(g, a)),
+        Command::Events(a) => Some(events::events(g, a)),
+        Command::Stats(a) => Some(stats::stats(g, a)),
         _ => None,
     };
     if let Some(result) = coded {

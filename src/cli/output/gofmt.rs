@@ -57,7 +57,7 @@ pub fn human_size_with_precision(size: f64, precision: usize) -> String {
 }
 
 /// Go's `fmt.Sprintf("%.{prec}g", v)` for finite non-negative `v`.
-fn go_format_g(v: f64, prec: usize) -> String {
+pub(super) fn go_format_g(v: f64, prec: usize) -> String {
     let prec = prec.max(1);
     // `{:e}` rounds the exact binary value half-to-even at `prec` significant digits, as Go does.
     let sci = format!("{:.*e}", prec - 1, v);

@@ -7,6 +7,7 @@ pub mod logs;
 mod ports;
 pub mod progress;
 pub mod ps;
+pub mod stats;
 mod tabwriter;
 mod template;
 pub mod warn;

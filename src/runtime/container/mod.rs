@@ -4,7 +4,9 @@
 
 pub mod cleanup;
 pub mod client;
+pub mod copy;
 pub mod error;
+pub mod events;
 pub mod logs;
 pub mod oci;
 pub mod paths;
@@ -12,6 +14,7 @@ pub mod rootfs;
 pub mod runtime;
 pub mod spec;
 pub mod state;
+pub mod stats;
 pub mod user;
 pub mod volumes;
 pub mod watch;

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::cleanup;
 use super::client::MonitorClient;
 use super::error::{ContainerError, IoContext, Result};
+use super::events;
 use super::logs::{LogEntry, LogOptions, LogReader};
 use super::oci;
 use super::paths::Layout;
@@ -108,7 +109,7 @@ fn random_hex(bytes: usize) -> Result<String> {
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn lock(path: &Path) -> Result<Flock<fs::File>> {
+pub(super) fn lock(path: &Path) -> Result<Flock<fs::File>> {
     let f = fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -176,7 +177,7 @@ impl ContainerRuntime {
         Ok(out)
     }
 
-    fn load_stored(&self, id: &str) -> Result<StoredSpec> {
+    pub(super) fn load_stored(&self, id: &str) -> Result<StoredSpec> {
         let p = self.layout.container(id).spec();
         let data = fs::read(&p).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => ContainerError::NotFound(id.to_string()),
@@ -478,6 +479,7 @@ impl Runtime for ContainerRuntime {
         ContainerState::new_created(&id, &name).save(&tmp.join("state.json"))?;
         super::state::write_atomic(&tmp.join("spec.json"), &data)?;
         fs::rename(&tmp, &paths.dir).ctx("rename container dir into place", &paths.dir)?;
+        events::record(&self.layout.state_root, &id, &stored.spec, "create", &[]);
         Ok(id)
     }
 
@@ -516,7 +518,11 @@ impl Runtime for ContainerRuntime {
                 None,
             );
         }
-        self.reconcile(&id)?;
+        let state = self.reconcile(&id)?;
+        if !state.status.needs_monitor() {
+            let spec = self.load_stored(&id)?.spec;
+            events::record(&self.layout.state_root, &id, &spec, "stop", &[]);
+        }
         Ok(())
     }
 
@@ -577,6 +583,7 @@ impl Runtime for ContainerRuntime {
         let doomed = self.layout.containers_dir().join(format!(".rm-{id}"));
         fs::rename(&paths.dir, &doomed).ctx("rename container dir for removal", &paths.dir)?;
         fs::remove_dir_all(&doomed).ctx("remove container dir", &doomed)?;
+        events::record(&self.layout.state_root, &id, &stored.spec, "destroy", &[]);
         if opts.volumes {
             let anon = stored
                 .anonymous_volumes

@@ -42,6 +42,7 @@ use super::init::RcomposeExecutor;
 use super::logfile::{LineBuffer, LogWriter};
 use super::protocol::{Request, Response, recv_request, send_response};
 use crate::runtime::container::error::{ContainerError, IoContext, Result};
+use crate::runtime::container::events;
 use crate::runtime::container::oci::{self, OciInputs};
 use crate::runtime::container::paths::{ContainerPaths, Layout};
 use crate::runtime::container::rootfs;
@@ -405,7 +406,19 @@ impl Monitor {
             self.probes = Some(ProbeSchedule::new(hc, self.run_started));
         }
         self.save();
+        self.event("start", &[]);
         Ok(())
+    }
+
+    /// Appends a container event (see [`events`]) for this container.
+    fn event(&self, action: &str, extra: &[(&str, String)]) {
+        events::record(
+            &self.layout.state_root,
+            &self.id,
+            self.spec(),
+            action,
+            extra,
+        );
     }
 
     /// The event loop; returns when the container has exited for good.
@@ -585,6 +598,7 @@ impl Monitor {
         self.state.init = None;
         self.state.exit_code = Some(code);
         self.state.finished_at = Some(Utc::now());
+        self.event("die", &[("exitCode", code.to_string())]);
         let restart = !self.state.stopped_by_user
             && match self.spec().restart {
                 RestartPolicy::No => false,
@@ -624,6 +638,7 @@ impl Monitor {
             self.stop_deadline = None;
             if let Some(pid) = self.init_pid {
                 self.thaw();
+                self.event("kill", &[("signal", (Signal::SIGKILL as i32).to_string())]);
                 let _ = kill(pid, Signal::SIGKILL);
             }
         }
@@ -712,6 +727,7 @@ impl Monitor {
                 let sig = oci::parse_signal(&self.spec().effective_stop_signal())
                     .unwrap_or(Signal::SIGTERM);
                 if let Some(pid) = self.init_pid {
+                    self.event("kill", &[("signal", (sig as i32).to_string())]);
                     let _ = kill(pid, sig);
                 }
                 self.thaw();
@@ -780,6 +796,7 @@ impl Monitor {
                             self.state.stopped_by_user = true;
                             self.save();
                         }
+                        self.event("kill", &[("signal", signal.to_string())]);
                         let r = kill(pid, sig);
                         if sig == Signal::SIGKILL {
                             self.thaw();
@@ -805,6 +822,7 @@ impl Monitor {
                     Some(Ok(())) => {
                         self.state.status = Status::Paused;
                         self.save();
+                        self.event("pause", &[]);
                         let _ = send_response(&conn, &Response::Ok);
                     }
                     Some(Err(e)) => err(&conn, format!("pause: {e}")),
@@ -822,6 +840,7 @@ impl Monitor {
                     Some(Ok(())) => {
                         self.state.status = Status::Running;
                         self.save();
+                        self.event("unpause", &[]);
                         let _ = send_response(&conn, &Response::Ok);
                     }
                     Some(Err(e)) => err(&conn, format!("unpause: {e}")),
@@ -1015,6 +1034,7 @@ impl Monitor {
         let now = Instant::now();
         let passed = r.exit_code == 0;
         if kind == ProbeKind::Regular || passed {
+            let before = self.state.health.as_ref().map(|h| h.status);
             let in_start = self.run_started.elapsed() < hc.start_period;
             let h = self.state.health.get_or_insert(HealthState {
                 status: HealthStatus::Starting,
@@ -1034,7 +1054,16 @@ impl Monitor {
             if h.log.len() > 5 {
                 h.log.remove(0);
             }
+            let after = h.status;
             self.save();
+            if before != Some(after) && after != HealthStatus::Starting {
+                let status = if after == HealthStatus::Healthy {
+                    "healthy"
+                } else {
+                    "unhealthy"
+                };
+                self.event(&format!("health_status: {status}"), &[]);
+            }
         }
         let starting = self.health_starting();
         if let Some(s) = &mut self.probes {
