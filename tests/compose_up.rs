@@ -317,3 +317,45 @@ services:
     assert_eq!(volumes, 0, "down -v removes anonymous volumes too");
     env.assert_clean();
 }
+
+#[test]
+fn ctrl_c_stops_an_attached_up_gracefully() {
+    require_root!();
+    let env = ComposeEnv::new(
+        "ctrlc",
+        r#"
+services:
+  talker:
+    image: lab/busybox:1
+    init: true
+    command: ["sh", "-c", "echo talking; exec sleep 1000"]
+"#,
+    );
+    let mut up = env
+        .command(&["up", "--no-color"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn up");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while env.ps_json(&[]).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "up never started the container"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(up.id() as i32, libc::SIGINT) };
+    let status = up.wait().expect("wait for up");
+    let mut out = String::new();
+    up.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(!status.success(), "interrupted up reports it: {status}");
+    assert!(out.contains("talker-1  | talking"), "{out}");
+    let ps = env.ps_json(&["-a"]);
+    assert_eq!(
+        ps[0]["State"], "exited",
+        "Ctrl-C stopped the container: {ps:#?}"
+    );
+    env.ok(&["down"]);
+    env.assert_clean();
+}

@@ -15,6 +15,8 @@ pub struct ComposeEnv {
     pub project: String,
     cgroup_parent: String,
     pools: String,
+    /// State and run roots live under this directory (another env's, for a sibling).
+    roots: PathBuf,
 }
 
 impl ComposeEnv {
@@ -29,7 +31,8 @@ impl ComposeEnv {
         let env = ComposeEnv {
             project: format!("{prefix}-{pid}-{n}"),
             cgroup_parent: format!("rcompose-test-{pid}-{n}"),
-            pools: format!("10.{}.0.0/16/24", 120 + (pid as u32 * 7 + n) % 100),
+            pools: format!("10.{}.0.0/16/24", 120 + (pid * 7 + n) % 100),
+            roots: dir.path().to_path_buf(),
             dir,
         };
         fs::create_dir_all(env.project_dir()).expect("project dir");
@@ -44,16 +47,35 @@ impl ComposeEnv {
         env
     }
 
+    /// Another project on the same state root (same runtime, networks side by side).
+    pub fn sibling(&self, prefix: &str, yaml: &str) -> Self {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let dir = tempfile::Builder::new()
+            .prefix("rcp")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
+        let env = ComposeEnv {
+            project: format!("{prefix}-{}-{n}", std::process::id()),
+            cgroup_parent: self.cgroup_parent.clone(),
+            pools: self.pools.clone(),
+            roots: self.roots.clone(),
+            dir,
+        };
+        fs::create_dir_all(env.project_dir()).expect("project dir");
+        env.write("compose.yaml", yaml);
+        env
+    }
+
     pub fn project_dir(&self) -> PathBuf {
         self.dir.path().join("project")
     }
 
     pub fn state_root(&self) -> PathBuf {
-        self.dir.path().join("state")
+        self.roots.join("state")
     }
 
     pub fn run_root(&self) -> PathBuf {
-        self.dir.path().join("run")
+        self.roots.join("run")
     }
 
     pub fn write(&self, file: &str, text: &str) {
@@ -130,7 +152,7 @@ impl ComposeEnv {
 
     /// Mount points under this env's directory still present in the host's mount table.
     pub fn leftover_mounts(&self) -> Vec<String> {
-        let root = self.dir.path().to_string_lossy().into_owned();
+        let root = self.roots.to_string_lossy().into_owned();
         fs::read_to_string("/proc/self/mountinfo")
             .unwrap_or_default()
             .lines()

@@ -1,0 +1,129 @@
+//! End-to-end networking of projects (root, real containers): replicas behind one name, aliases,
+//! `network_mode: service:` / `none`, internal networks, and isolation between two projects.
+
+mod support;
+
+use support::compose::ComposeEnv;
+
+const WEB: &str = r#"
+x-bb: &bb
+  image: lab/busybox:1
+  init: true
+services:
+  web:
+    <<: *bb
+    command: ["sh", "-c", "mkdir -p /w && hostname > /w/index.html && exec httpd -f -p 80 -h /w"]
+    scale: 3
+    networks:
+      default:
+        aliases: [www]
+  client:
+    <<: *bb
+    command: ["sleep", "1000"]
+  sidecar:
+    <<: *bb
+    command: ["sleep", "1000"]
+    network_mode: "service:client"
+    depends_on: [client]
+  loner:
+    <<: *bb
+    command: ["sleep", "1000"]
+    network_mode: none
+  vault:
+    <<: *bb
+    command: ["sleep", "1000"]
+    networks: [backend]
+networks:
+  backend:
+    internal: true
+"#;
+
+fn addresses(nslookup: &str) -> Vec<String> {
+    nslookup
+        .lines()
+        .skip_while(|l| !l.starts_with("Name:"))
+        .filter_map(|l| l.strip_prefix("Address:"))
+        .map(|a| a.trim().split(' ').next().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn replicas_aliases_and_network_modes() {
+    require_root!();
+    let env = ComposeEnv::new("net", WEB);
+    env.ok(&["up", "-d", "--wait"]);
+
+    // Three replicas answer behind one name, and behind the alias.
+    let found = env.ok(&["exec", "-T", "client", "nslookup", "web"]);
+    let mut ips = addresses(&found);
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 3, "three replicas behind `web`: {found}");
+    let mut alias = addresses(&env.ok(&["exec", "-T", "client", "nslookup", "www"]));
+    alias.sort();
+    alias.dedup();
+    assert_eq!(alias, ips, "the alias names the same three replicas");
+    // Each address is a different replica (glibc clients sort answers, so ask each directly).
+    let mut seen = std::collections::BTreeSet::new();
+    for ip in &ips {
+        let who = env.ok(&[
+            "exec",
+            "-T",
+            "client",
+            "wget",
+            "-qO-",
+            &format!("http://{ip}/"),
+        ]);
+        seen.insert(who.trim().to_string());
+    }
+    assert_eq!(seen.len(), 3, "three distinct replicas: {seen:?}");
+    let via_alias = env.ok(&["exec", "-T", "client", "wget", "-qO-", "http://www/"]);
+    assert!(seen.contains(via_alias.trim()), "{via_alias}");
+
+    // `service:client` shares client's network namespace: same interfaces and addresses.
+    let a = env.ok(&["exec", "-T", "client", "cat", "/proc/net/fib_trie"]);
+    let b = env.ok(&["exec", "-T", "sidecar", "cat", "/proc/net/fib_trie"]);
+    assert_eq!(a, b, "sidecar sees client's network");
+
+    // `none`: loopback only.
+    let dev = env.ok(&["exec", "-T", "loner", "cat", "/proc/net/dev"]);
+    assert!(dev.contains("lo:") && !dev.contains("eth0"), "{dev}");
+
+    // An internal network has no default route.
+    let routes = env.ok(&["exec", "-T", "vault", "cat", "/proc/net/route"]);
+    assert!(
+        !routes
+            .lines()
+            .skip(1)
+            .any(|l| l.split_whitespace().nth(1) == Some("00000000")),
+        "no default route on an internal network: {routes}"
+    );
+    env.ok(&["down"]);
+    env.assert_clean();
+}
+
+#[test]
+fn two_projects_with_the_same_network_names_stay_apart() {
+    require_root!();
+    let yaml = r#"
+services:
+  box:
+    image: lab/busybox:1
+    init: true
+    command: ["sleep", "1000"]
+"#;
+    let one = ComposeEnv::new("isoa", yaml);
+    let two = one.sibling("isob", yaml);
+    one.ok(&["up", "-d"]);
+    two.ok(&["up", "-d"]);
+    let other = format!("{}-box-1", two.project);
+    let out = one.run(&["exec", "-T", "box", "nslookup", &other]);
+    assert!(
+        !out.status.success(),
+        "project one cannot resolve project two's container"
+    );
+    two.ok(&["down"]);
+    one.ok(&["down"]);
+    drop(two);
+    one.assert_clean();
+}
