@@ -8,11 +8,19 @@ mod image;
 mod lifecycle;
 mod logs;
 mod logs_follow;
+mod ls;
 pub mod output;
+mod port;
+mod project_images;
 mod ps;
+mod run;
+mod scale;
 mod session;
 mod signals;
+mod top;
 mod up;
+mod volumes;
+mod wait;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -153,6 +161,22 @@ pub enum Command {
     Exec(exec::ExecArgs),
     /// Pull service images
     Pull(image::PullArgs),
+    /// Run a one-off command on a service
+    Run(run::RunArgs),
+    /// Print the public port for a port binding
+    Port(port::PortArgs),
+    /// Display the running processes
+    Top(top::TopArgs),
+    /// List images used by the created containers
+    Images(project_images::ImagesArgs),
+    /// List running compose projects
+    Ls(ls::LsArgs),
+    /// Block until containers of all (or specified) services stop
+    Wait(wait::WaitArgs),
+    /// Scale services
+    Scale(scale::ScaleArgs),
+    /// List volumes
+    Volumes(volumes::VolumesArgs),
     /// Show the rcompose version information
     Version(VersionArgs),
 }
@@ -220,6 +244,14 @@ pub fn main() -> ExitCode {
         Command::Unpause(a) => Some(lifecycle::pause(g, a, false)),
         Command::Rm(a) => Some(lifecycle::rm(g, a)),
         Command::Exec(a) => Some(exec::exec(g, a)),
+        Command::Run(a) => Some(run::run(g, a)),
+        Command::Port(a) => Some(port::port(g, a)),
+        Command::Top(a) => Some(top::top(g, a)),
+        Command::Images(a) => Some(project_images::images(g, a)),
+        Command::Ls(a) => Some(ls::ls(g, a)),
+        Command::Wait(a) => Some(wait::wait(g, a)),
+        Command::Scale(a) => Some(scale::scale(g, a)),
+        Command::Volumes(a) => Some(volumes::volumes(g, a)),
         _ => None,
     };
     if let Some(result) = coded {
