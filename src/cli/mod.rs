@@ -10,12 +10,20 @@ mod image;
 mod lifecycle;
 mod logs;
 mod logs_follow;
+mod ls;
 pub mod output;
+mod port;
+mod project_images;
 mod ps;
+mod run;
+mod scale;
 mod session;
 mod signals;
 mod stats;
+mod top;
 mod up;
+mod volumes;
+mod wait;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -162,6 +170,22 @@ pub enum Command {
     Events(events::EventsArgs),
     /// Display a live stream of container(s) resource usage statistics
     Stats(stats::StatsArgs),
+    /// Run a one-off command on a service
+    Run(run::RunArgs),
+    /// Print the public port for a port binding
+    Port(port::PortArgs),
+    /// Display the running processes
+    Top(top::TopArgs),
+    /// List images used by the created containers
+    Images(project_images::ImagesArgs),
+    /// List running compose projects
+    Ls(ls::LsArgs),
+    /// Block until containers of all (or specified) services stop
+    Wait(wait::WaitArgs),
+    /// Scale services
+    Scale(scale::ScaleArgs),
+    /// List volumes
+    Volumes(volumes::VolumesArgs),
     /// Show the rcompose version information
     Version(VersionArgs),
 }
@@ -232,6 +256,14 @@ pub fn main() -> ExitCode {
         Command::Cp(a) => Some(cp::cp(g, a)),
         Command::Events(a) => Some(events::events(g, a)),
         Command::Stats(a) => Some(stats::stats(g, a)),
+        Command::Run(a) => Some(run::run(g, a)),
+        Command::Port(a) => Some(port::port(g, a)),
+        Command::Top(a) => Some(top::top(g, a)),
+        Command::Images(a) => Some(project_images::images(g, a)),
+        Command::Ls(a) => Some(ls::ls(g, a)),
+        Command::Wait(a) => Some(wait::wait(g, a)),
+        Command::Scale(a) => Some(scale::scale(g, a)),
+        Command::Volumes(a) => Some(volumes::volumes(g, a)),
         _ => None,
     };
     if let Some(result) = coded {

@@ -20,10 +20,13 @@ pub mod labels;
 pub mod lock;
 pub mod observe;
 pub mod ops;
+pub mod procs;
 pub mod progress;
 pub mod project;
+pub mod query;
 pub mod resources;
 pub mod run;
+pub mod run_deps;
 pub mod service_spec;
 pub mod up;
 

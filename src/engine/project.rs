@@ -1,6 +1,7 @@
 //! A loaded project as the engine uses it: the model plus the names and specs of its networks
 //! and volumes, resolved once.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use super::error::Result;
@@ -22,6 +23,9 @@ pub struct ProjectContext {
     pub project: Project,
     pub networks: Vec<ProjectNetwork>,
     pub volumes: Vec<ProjectVolume>,
+    /// Every service the Compose file declares, also those left out by profiles or by the
+    /// services named on the command line: containers of the others are orphans.
+    pub declared_services: BTreeSet<String>,
 }
 
 impl ProjectContext {
@@ -36,6 +40,12 @@ impl ProjectContext {
             environment: loaded.environment.clone(),
             networks: resources::networks(&project, &loaded.name)?,
             volumes: resources::volumes(&project, &loaded.name)?,
+            declared_services: project
+                .services
+                .keys()
+                .cloned()
+                .chain(loaded.disabled.keys().map(|k| k.to_string()))
+                .collect(),
             project,
         })
     }
@@ -53,6 +63,11 @@ impl ProjectContext {
             volumes: &self.volumes,
             oneoff,
         }
+    }
+
+    /// Whether the Compose file declares `service` (enabled or not).
+    pub fn declares(&self, service: &str) -> bool {
+        self.declared_services.contains(service)
     }
 
     pub fn service(&self, name: &str) -> Option<&ServiceConfig> {

@@ -127,7 +127,7 @@ impl Engine {
         let observed: Vec<_> = self
             .project_containers(&ctx.name, false)?
             .into_iter()
-            .filter(|c| names.contains(c.service()) || ctx.service(c.service()).is_none())
+            .filter(|c| names.contains(c.service()) || !ctx.declares(c.service()))
             .map(|c| c.observed())
             .collect();
         let mut actions = diff::diff(

@@ -12,6 +12,8 @@ mod tabwriter;
 mod template;
 pub mod warn;
 
-pub use gofmt::{Zone, human_duration, rfc3339_nano_fixed};
+pub use gofmt::{Zone, human_duration, human_size_with_precision, rfc3339_nano_fixed};
 pub use ports::{Publisher, displayable_ports};
+pub use tabwriter::align;
 pub use template::TemplateError;
+pub use template::{Fields, Template, Value};
