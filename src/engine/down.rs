@@ -48,7 +48,18 @@ impl Engine {
         if opts.remove_orphans {
             doomed.extend(orphans);
         }
-        self.remove_in_order(ctx, &doomed, opts)?;
+        self.remove_in_order(ctx, &doomed, opts, false)?;
+        let external: Vec<String> = ctx
+            .networks
+            .iter()
+            .filter(|n| n.external)
+            .map(|n| n.name.clone())
+            .collect();
+        if !external.is_empty() {
+            for c in &doomed {
+                self.network.detach(c.name(), Some(&external))?;
+            }
+        }
         for n in ctx.networks.iter().rev().filter(|n| !n.external) {
             if self.network.network(&n.name)?.is_some() {
                 self.emit(Event::new(ResourceKind::Network, &n.name, Status::Removing));
@@ -74,7 +85,7 @@ impl Engine {
     ) -> Result<()> {
         let _lock = self.lock(&ctx.name)?;
         let doomed = self.containers_of(ctx, services)?;
-        self.remove_in_order(ctx, &doomed, opts)
+        self.remove_in_order(ctx, &doomed, opts, true)
     }
 
     /// Stop dependents before their dependencies; containers of unknown services go first.
@@ -83,6 +94,7 @@ impl Engine {
         ctx: &ProjectContext,
         doomed: &[ProjectContainer],
         opts: &DownOptions,
+        detach: bool,
     ) -> Result<()> {
         let graph = ServiceGraph::new(&ctx.project)?;
         let mut levels: Vec<Vec<String>> = vec![
@@ -104,7 +116,7 @@ impl Engine {
                 if c.is_running() {
                     self.stop_container(c.name(), opts.timeout)?;
                 }
-                self.remove_container(c.name(), opts.volumes)
+                self.remove_container_with(c.name(), opts.volumes, detach)
             })?;
         }
         Ok(())
