@@ -2,7 +2,6 @@
 //! engine's lifecycle operations.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::time::Duration;
 
 use anyhow::bail;
 use clap::Args;
@@ -10,10 +9,6 @@ use clap::Args;
 use super::GlobalArgs;
 use super::session;
 use crate::engine::down::{DownOptions, RemoveImages};
-
-fn seconds(t: Option<i64>) -> Option<Duration> {
-    t.map(|t| Duration::from_secs(u64::try_from(t).unwrap_or(0)))
-}
 
 #[derive(Debug, Args)]
 pub struct DownArgs {
@@ -83,7 +78,7 @@ pub fn down(global: &GlobalArgs, args: &DownArgs) -> anyhow::Result<i32> {
             Some("all") => Some(RemoveImages::All),
             _ => None,
         },
-        timeout: seconds(args.timeout),
+        timeout: session::seconds(args.timeout),
     };
     let r = if args.services.is_empty() {
         s.engine.down(&s.ctx, &opts)
@@ -107,7 +102,7 @@ pub fn stop(global: &GlobalArgs, args: &StopArgs) -> anyhow::Result<i32> {
     let s = session::open(global, &[], session::progress(global, "Stopping")?)?;
     let r = s
         .engine
-        .stop_services(&s.ctx, &args.services, seconds(args.timeout));
+        .stop_services(&s.ctx, &args.services, session::seconds(args.timeout));
     s.engine.progress().finish();
     r?;
     Ok(0)
@@ -117,7 +112,7 @@ pub fn restart(global: &GlobalArgs, args: &StopArgs) -> anyhow::Result<i32> {
     let s = session::open(global, &[], session::progress(global, "Restarting")?)?;
     let r = s
         .engine
-        .restart_services(&s.ctx, &args.services, seconds(args.timeout));
+        .restart_services(&s.ctx, &args.services, session::seconds(args.timeout));
     s.engine.progress().finish();
     r?;
     Ok(0)

@@ -77,3 +77,8 @@ pub fn open(
     let engine = engine(global, sink)?;
     Ok(Session { ctx, engine })
 }
+
+/// `-t/--timeout SECONDS` (negative means no grace period, as docker treats it).
+pub fn seconds(t: Option<i64>) -> Option<std::time::Duration> {
+    t.map(|t| std::time::Duration::from_secs(u64::try_from(t).unwrap_or(0)))
+}

@@ -154,10 +154,6 @@ fn pull_policy(p: Option<&str>) -> anyhow::Result<Option<PullPolicy>> {
     })
 }
 
-fn seconds(t: Option<i64>) -> Option<Duration> {
-    t.map(|t| Duration::from_secs(u64::try_from(t).unwrap_or(0)))
-}
-
 /// Messages the attached loop reacts to.
 enum Interrupt {
     Signal(u32),
@@ -218,7 +214,7 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<i32> {
         pull: pull_policy(args.pull.as_deref())?,
         wait: args.wait,
         wait_timeout: args.wait_timeout.map(Duration::from_secs),
-        timeout: seconds(args.timeout),
+        timeout: session::seconds(args.timeout),
     };
     // A Ctrl-C during `up` cancels the remaining work; in attached mode it also stops the
     // containers (the loop below gets the count: a second one kills).
@@ -278,7 +274,7 @@ fn attached(
     let stop_all = |engine: &Engine, kill: bool| {
         let names = report.started.clone();
         let engine = engine.clone();
-        let timeout = seconds(args.timeout);
+        let timeout = session::seconds(args.timeout);
         std::thread::spawn(move || {
             let _ = engine.each(&names, |n| {
                 if kill {
