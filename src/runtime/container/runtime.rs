@@ -195,6 +195,13 @@ impl ContainerRuntime {
         if key.is_empty() {
             return Err(ContainerError::NotFound(String::new()));
         }
+        // A full id (what the engine passes): one stat instead of listing every container.
+        if key.len() == 64
+            && key.bytes().all(|b| b.is_ascii_hexdigit())
+            && self.layout.container(key).spec().exists()
+        {
+            return Ok(key.to_string());
+        }
         let ids = self.ids()?;
         if ids.iter().any(|i| i == key) {
             return Ok(key.to_string());
