@@ -33,10 +33,10 @@ pub fn cgroup_dirs(cgroup_parent: &str, id: &str) -> Vec<PathBuf> {
     }
     if let Ok(rd) = fs::read_dir(root) {
         for e in rd.flatten() {
-            let p = e.path();
-            // Skip the co-mount symlinks (cpu -> cpu,cpuacct).
-            if p.is_dir() && !p.is_symlink() {
-                out.push(p.join(&rel));
+            // Directories only: skips the co-mount symlinks (cpu -> cpu,cpuacct). The entry's
+            // own type needs no extra stat.
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                out.push(e.path().join(&rel));
             }
         }
     }
@@ -146,7 +146,7 @@ pub fn cleanup_stale(
     );
     rootfs::unmount_rootfs(paths)?;
     let _ = fs::remove_file(paths.socket());
-    let _ = fs::remove_dir(&paths.run_dir);
+    let _ = fs::remove_dir_all(&paths.run_dir);
     if state.status.needs_monitor() || state.monitor.is_some() {
         if state.status.needs_monitor() {
             state.status = Status::Exited;

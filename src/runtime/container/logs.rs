@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -42,6 +42,32 @@ fn parse(line: &str) -> Option<LogEntry> {
     serde_json::from_str(line.trim_end_matches('\n')).ok()
 }
 
+/// The rotated files `path.N` that exist, oldest (highest N) first: one directory listing
+/// rather than a `stat` per possible N.
+fn rotated_files(path: &Path) -> Vec<PathBuf> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Vec::new();
+    };
+    let prefix = format!("{}.", name.to_string_lossy());
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut numbered: Vec<(u32, PathBuf)> = rd
+        .flatten()
+        .filter_map(|e| {
+            let n = e
+                .file_name()
+                .to_str()?
+                .strip_prefix(&prefix)?
+                .parse()
+                .ok()?;
+            Some((n, e.path()))
+        })
+        .collect();
+    numbered.sort_unstable_by_key(|(n, _)| std::cmp::Reverse(*n));
+    numbered.into_iter().map(|(_, p)| p).collect()
+}
+
 /// Iterator over log entries; in follow mode it blocks until new lines arrive or `is_done()`.
 pub struct LogReader {
     path: PathBuf,
@@ -65,15 +91,7 @@ impl LogReader {
         opts: &LogOptions,
         is_done: Box<dyn FnMut() -> bool + Send>,
     ) -> Result<Self> {
-        let mut files = Vec::new();
-        for i in (1..100).rev() {
-            let mut s = path.as_os_str().to_owned();
-            s.push(format!(".{i}"));
-            let p = PathBuf::from(s);
-            if p.exists() {
-                files.push(p);
-            }
-        }
+        let files = rotated_files(&path);
         let mut entries: VecDeque<LogEntry> = VecDeque::new();
         for f in &files {
             if let Ok(file) = File::open(f) {
@@ -222,5 +240,34 @@ impl Iterator for LogReader {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rotated_files;
+
+    #[test]
+    fn rotated_files_oldest_first_and_only_numbered() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("container.log");
+        for name in [
+            "container.log",
+            "container.log.1",
+            "container.log.10",
+            "container.log.2",
+            "container.log.x",
+            "monitor.log.3",
+        ] {
+            std::fs::write(dir.path().join(name), "").expect("write");
+        }
+        let got: Vec<String> = rotated_files(&log)
+            .iter()
+            .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            got,
+            ["container.log.10", "container.log.2", "container.log.1"]
+        );
     }
 }

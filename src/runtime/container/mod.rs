@@ -2,6 +2,7 @@
 //! client-side [`Runtime`] API that drives one monitor process per running container, and
 //! [`StateWatcher`] to react to state changes as they happen.
 
+pub mod cgroup_warm;
 pub mod cleanup;
 pub mod client;
 pub mod copy;

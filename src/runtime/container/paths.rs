@@ -8,12 +8,12 @@
 //!                              u/ w/          overlay upper and work dirs (kept across restarts)
 //!                              r/             overlay mount point (the container's rootfs)
 //!                              l/<n>          short symlinks to the lower dirs (long option strings)
-//!                              b/config.json  OCI bundle generated at each start
 //!                              etc/{hostname,hosts,resolv.conf}
 //!                              container.log[.N]  json-file log
 //!                              monitor.log    monitor diagnostics
 //! <state_root>/volumes/<name>/_data
 //! <run_root>/<id>/sock                         monitor socket
+//! <run_root>/<id>/b/config.json                OCI bundle generated at each start
 //! <run_root>/lc/<id>/                          libcontainer state
 //! ```
 
@@ -90,8 +90,10 @@ impl ContainerPaths {
     pub fn lower_links(&self) -> PathBuf {
         self.dir.join("l")
     }
+    /// The OCI bundle (`config.json`), rewritten at every start: volatile, so it lives in the
+    /// run dir (a tmpfs by default) rather than on the state disk.
     pub fn bundle(&self) -> PathBuf {
-        self.dir.join("b")
+        self.run_dir.join("b")
     }
     pub fn etc(&self) -> PathBuf {
         self.dir.join("etc")

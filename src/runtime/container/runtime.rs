@@ -4,8 +4,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -14,6 +13,7 @@ use nix::fcntl::{Flock, FlockArg, OFlag};
 use nix::unistd::pipe2;
 use serde::{Deserialize, Serialize};
 
+use super::cgroup_warm::AttachWarmer;
 use super::cleanup;
 use super::client::MonitorClient;
 use super::error::{ContainerError, IoContext, Result};
@@ -25,8 +25,8 @@ use super::rootfs;
 use super::spec::{ContainerSpec, ExecSpec, MountKind, STORED_SPEC_VERSION, StoredSpec};
 use super::state::{ContainerState, Status};
 use super::volumes;
+use crate::runtime::monitor::MONITOR_ARG;
 use crate::runtime::monitor::protocol::{Request, Response};
-use crate::runtime::monitor::{MONITOR_ARG, READY_FD};
 
 /// Default persistent state root.
 pub const DEFAULT_STATE_ROOT: &str = "/var/lib/rcompose";
@@ -99,6 +99,7 @@ pub struct ContainerRuntime {
     layout: Layout,
     monitor_exe: PathBuf,
     cgroup_parent: String,
+    warmer: AttachWarmer,
 }
 
 fn random_hex(bytes: usize) -> Result<String> {
@@ -140,6 +141,7 @@ impl ContainerRuntime {
             layout,
             monitor_exe: monitor_exe.into(),
             cgroup_parent: "rcompose".into(),
+            warmer: AttachWarmer::default(),
         })
     }
 
@@ -193,6 +195,13 @@ impl ContainerRuntime {
     pub fn resolve(&self, key: &str) -> Result<ContainerId> {
         if key.is_empty() {
             return Err(ContainerError::NotFound(String::new()));
+        }
+        // A full id (what the engine passes): one stat instead of listing every container.
+        if key.len() == 64
+            && key.bytes().all(|b| b.is_ascii_hexdigit())
+            && self.layout.container(key).spec().exists()
+        {
+            return Ok(key.to_string());
         }
         let ids = self.ids()?;
         if ids.iter().any(|i| i == key) {
@@ -255,7 +264,6 @@ impl ContainerRuntime {
     fn spawn_monitor(&self, id: &str) -> Result<()> {
         let (ready_r, ready_w) =
             pipe2(OFlag::O_CLOEXEC).map_err(|e| ContainerError::sys("pipe", e))?;
-        let w = ready_w.as_raw_fd();
         let mut cmd = Command::new(&self.monitor_exe);
         cmd.arg(MONITOR_ARG)
             .arg(&self.layout.state_root)
@@ -265,23 +273,14 @@ impl ContainerRuntime {
             // is used rather than a whole arena up front (halves its resident size).
             .env("MIMALLOC_ARENA_EAGER_COMMIT", "0")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            // The ready pipe goes in as the monitor's stdout (see `READY_FD`): with no `pre_exec`
+            // hook, std spawns through `posix_spawn` (a vfork), not a fork of this process.
+            .stdout(Stdio::from(ready_w))
             .stderr(Stdio::null());
-        // SAFETY: only async-signal-safe libc calls between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                if w == READY_FD {
-                    if libc::fcntl(w, libc::F_SETFD, 0) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                } else if libc::dup2(w, READY_FD) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().ctx("spawn monitor", self.monitor_exe.clone())?;
-        drop(ready_w);
+        let spawned = cmd.spawn();
+        // Our copy of the write end must be gone, or a dying monitor would never give EOF.
+        drop(cmd);
+        let mut child = spawned.ctx("spawn monitor", self.monitor_exe.clone())?;
         // The intermediate exits right after forking the real monitor.
         let _ = child.wait();
         let mut msg = String::new();
@@ -484,6 +483,8 @@ impl Runtime for ContainerRuntime {
     }
 
     fn start(&self, key: &str) -> Result<()> {
+        // First, so the kernel's grace period overlaps everything up to the cgroup attach.
+        let _warm = self.warmer.hold();
         let id = self.resolve(key)?;
         let paths = self.layout.container(&id);
         let _l = lock(&paths.lock())?;

@@ -1,11 +1,12 @@
 //! The per-container monitor process (the role conmon plays for podman).
 //!
 //! The client re-executes the rcompose binary as `rcompose __monitor <state_root> <run_root> <id>`
-//! with a "ready" pipe on fd 3. The monitor forks once more and the intermediate exits at once,
-//! so the monitor is re-parented away from the caller and calls `setsid` (double fork). It then
-//! mounts the rootfs, writes the OCI bundle, creates and starts the container with libcontainer
-//! (whose init becomes the monitor's child), reports `ok` or `err <message>` on the ready pipe and
-//! runs its event loop ([`server::Monitor::run`]) until the container has exited for good.
+//! with a "ready" pipe as its stdout ([`READY_FD`]). The monitor forks once more and the
+//! intermediate exits at once, so the monitor is re-parented away from the caller and calls
+//! `setsid` (double fork). It then mounts the rootfs, writes the OCI bundle, creates and starts
+//! the container with libcontainer (whose init becomes the monitor's child), reports `ok` or
+//! `err <message>` on the ready pipe and runs its event loop ([`server::Monitor::run`]) until the
+//! container has exited for good.
 
 pub mod health;
 pub mod init;
@@ -15,7 +16,7 @@ pub mod server;
 
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::ExitCode;
 
 use nix::unistd::{ForkResult, fork, setsid};
@@ -24,8 +25,10 @@ use crate::runtime::container::paths::Layout;
 
 /// The first argument that selects the monitor entry point.
 pub const MONITOR_ARG: &str = "__monitor";
-/// The fd on which the monitor reports startup success or failure.
-pub const READY_FD: i32 = 3;
+/// The fd on which the monitor is handed its "ready" pipe: its stdout, so that the client can
+/// spawn it without a `pre_exec` hook. The monitor moves it off fd 1 before pointing its
+/// stdio at `monitor.log`, then reports startup success or failure on it.
+pub const READY_FD: i32 = 1;
 
 /// Entry point: `args` are the arguments after `__monitor`.
 pub fn main(args: &[String]) -> ExitCode {
@@ -33,12 +36,13 @@ pub fn main(args: &[String]) -> ExitCode {
         eprintln!("usage: rcompose __monitor <state_root> <run_root> <id>");
         return ExitCode::from(2);
     };
-    // SAFETY: fd 3 was set up by the client as the ready pipe; we take ownership of it.
-    let ready = unsafe { OwnedFd::from_raw_fd(READY_FD) };
-    if nix::fcntl::fcntl(&ready, nix::fcntl::FcntlArg::F_GETFD).is_err() {
-        eprintln!("rcompose __monitor: no ready pipe on fd {READY_FD}");
-        return ExitCode::from(2);
-    }
+    let ready = match take_ready_pipe() {
+        Some(fd) => fd,
+        None => {
+            eprintln!("rcompose __monitor: no ready pipe on fd {READY_FD}");
+            return ExitCode::from(2);
+        }
+    };
     // SAFETY: this process was just exec'd and is single-threaded.
     match unsafe { fork() } {
         Ok(ForkResult::Parent { .. }) => return ExitCode::SUCCESS,
@@ -89,6 +93,17 @@ pub fn main(args: &[String]) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// A close-on-exec copy of the ready pipe, off the stdio fds (which `redirect_stdio` replaces).
+fn take_ready_pipe() -> Option<OwnedFd> {
+    use nix::fcntl::{FcntlArg, fcntl};
+    // SAFETY: fd 1 is open for the whole call (checked by the first fcntl); we only borrow it.
+    let stdout = unsafe { std::os::fd::BorrowedFd::borrow_raw(READY_FD) };
+    fcntl(stdout, FcntlArg::F_GETFD).ok()?;
+    let fd = fcntl(stdout, FcntlArg::F_DUPFD_CLOEXEC(3)).ok()?;
+    // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor that nothing else owns.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 fn report(ready: OwnedFd, r: Result<(), String>) {
     let mut f = std::fs::File::from(ready);
     let msg = match r {
@@ -98,13 +113,27 @@ fn report(ready: OwnedFd, r: Result<(), String>) {
     let _ = f.write_all(msg.as_bytes());
 }
 
+/// Points stdin at `/dev/null` and stdout/stderr at `log` (or `/dev/null`). Stdout must not stay
+/// the ready pipe: the client reads that pipe until every copy of its write end is closed.
 fn redirect_stdio(log: &std::path::Path) {
-    if let Ok(null) = std::fs::File::open("/dev/null") {
-        let _ = nix::unistd::dup2_stdin(&null);
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null");
+    if let Ok(null) = &null {
+        let _ = nix::unistd::dup2_stdin(null);
     }
-    if let Ok(f) = OpenOptions::new().create(true).append(true).open(log) {
+    let out = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .or(null);
+    if let Ok(f) = out {
         let _ = nix::unistd::dup2_stdout(&f);
         let _ = nix::unistd::dup2_stderr(&f);
-        let _ = f.as_raw_fd();
+    } else {
+        // No /dev/null either: close stdout rather than keep the pipe open.
+        // SAFETY: closing fd 1, which nothing in this process owns as an `OwnedFd`.
+        unsafe { libc::close(READY_FD) };
     }
 }
