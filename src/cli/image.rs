@@ -9,9 +9,8 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use super::GlobalArgs;
 use crate::compose::{Host, LoadSettings, load_project};
-use crate::runtime::image::{
-    Ensured, ImageStore, LocalImage, PullEvent, PullOptions, PullPolicy, Reference,
-};
+use crate::engine::images::pull_options;
+use crate::runtime::image::{Ensured, ImageStore, LocalImage, PullEvent, PullPolicy, Reference};
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
@@ -100,21 +99,6 @@ pub struct PullArgs {
     #[arg(short, long)]
     pub quiet: bool,
     pub services: Vec<String>,
-}
-
-/// Registries to talk plain HTTP to besides loopback ones (`RCOMPOSE_INSECURE_REGISTRIES`,
-/// comma-separated `host[:port]`), as dockerd's `insecure-registries`.
-fn pull_options() -> PullOptions {
-    let insecure = std::env::var("RCOMPOSE_INSECURE_REGISTRIES").unwrap_or_default();
-    PullOptions {
-        insecure_registries: insecure
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect(),
-        ..PullOptions::default()
-    }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -50,12 +50,13 @@ fn ipv6_available() -> bool {
     std::fs::read_to_string("/proc/net/if_inet6").is_ok_and(|s| !s.trim().is_empty())
 }
 
-fn random_hostname() -> String {
-    let mut buf = [0u8; 6];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut f, &mut buf);
-    }
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+/// docker's default hostname is the short container id; ours is a short random id, known
+/// before the container exists so `/etc/hosts` can name it.
+fn random_hostname() -> Result<String> {
+    let mut id =
+        super::labels::new_slug().map_err(|e| EngineError::io("generate a hostname", e))?;
+    id.truncate(12);
+    Ok(id)
 }
 
 impl Engine {
@@ -156,7 +157,7 @@ impl Engine {
                 }
             }
             if hosts.hostname.is_empty() {
-                hosts.hostname = random_hostname();
+                hosts.hostname = random_hostname()?;
             }
             spec.hostname.get_or_insert_with(|| hosts.hostname.clone());
             let host_resolv = std::fs::read_to_string("/etc/resolv.conf").ok();
@@ -394,14 +395,6 @@ impl Engine {
             let _ = std::fs::remove_dir_all(self.files_dir(&p, name));
         }
         self.event(name, Status::Removed);
-        Ok(())
-    }
-
-    /// Whatever networking a (removed) container had: endpoints, ports, its netns.
-    pub fn release_network(&self, name: &str) -> Result<()> {
-        self.network.unpublish(name)?;
-        self.network.detach(name, None)?;
-        netns::remove(&self.netns_path(name))?;
         Ok(())
     }
 }

@@ -19,7 +19,9 @@ pub struct ServiceImage {
     pub raw_config: Option<serde_json::Value>,
 }
 
-/// Registries named in `RCOMPOSE_INSECURE_REGISTRIES` are spoken to over plain HTTP.
+/// Registries to talk plain HTTP to besides loopback ones (`RCOMPOSE_INSECURE_REGISTRIES`,
+/// comma-separated `host[:port]`), as dockerd's `insecure-registries`. Used by `up` and by the
+/// `pull`/`image` commands alike.
 pub fn pull_options() -> PullOptions {
     let insecure = std::env::var("RCOMPOSE_INSECURE_REGISTRIES").unwrap_or_default();
     PullOptions {
