@@ -18,8 +18,10 @@ pub use ast::{
     Add, ArgDecl, CommandForm, Copy, Directives, Dockerfile, FromImage, HealthCmd, Healthcheck,
     Heredoc, Instruction, Located, Run, Stage,
 };
-pub use error::{ExpandError, ParseError};
-pub use expand::{expand_word, expand_words, expands_variables};
+pub use error::{ExpandError, ExpandErrorKind, ParseError};
+pub use expand::{
+    expand_heredoc, expand_instruction, expand_word, expand_words, expands_variables,
+};
 
 /// Parses a whole Dockerfile.
 pub fn parse(source: &str) -> Result<Dockerfile, ParseError> {
