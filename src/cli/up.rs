@@ -96,6 +96,9 @@ pub struct UpArgs {
     /// Assume "yes" as answer to all prompts and run non-interactively
     #[arg(short, long)]
     pub yes: bool,
+    /// Watch source code and rebuild/refresh containers when files are updated
+    #[arg(short, long, conflicts_with = "detach")]
+    pub watch: bool,
     pub services: Vec<String>,
 }
 
@@ -234,12 +237,14 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<i32> {
     if detach || args.no_start {
         return Ok(0);
     }
-    attached(global, &s.engine, &s.ctx.name, args, &report, sig_rx)
+    let project = s.ctx.name.clone();
+    attached(global, &s.engine, s.ctx, &project, args, &report, sig_rx)
 }
 
 fn attached(
     global: &GlobalArgs,
     engine: &Engine,
+    ctx: crate::engine::ProjectContext,
     project: &str,
     args: &UpArgs,
     report: &UpReport,
@@ -268,6 +273,10 @@ fn attached(
             banner: true,
         },
     );
+    let watch = match args.watch {
+        true => Some(start_watch(global, engine, ctx, args, &mut follow)?),
+        false => None,
+    };
     let abort_on_exit = args.abort_on_container_exit || args.exit_code_from.is_some();
     let mut exit_code = 0;
     let mut stopping = false;
@@ -289,6 +298,11 @@ fn attached(
     };
     loop {
         if let Ok(n) = sig_rx.try_recv() {
+            // Ctrl-C ends the watch too, and the follow once the containers are down.
+            if let Some((stopper, _)) = &watch {
+                stopper.stop();
+                follow.keep_alive(false);
+            }
             if n == 1 {
                 println!("{}", super::output::logs::GRACEFUL_STOP);
                 stopping = true;
@@ -326,5 +340,36 @@ fn attached(
         }
     }
     follow.join();
+    if let Some((_, running)) = watch {
+        let _ = running.join();
+    }
     Ok(exit_code)
+}
+
+/// `up --watch`: the watch runs on its own thread, its lines among the logs.
+fn start_watch(
+    global: &GlobalArgs,
+    engine: &Engine,
+    ctx: crate::engine::ProjectContext,
+    args: &UpArgs,
+    follow: &mut Follow,
+) -> anyhow::Result<(crate::engine::watch::Stopper, std::thread::JoinHandle<()>)> {
+    let ctx = std::sync::Arc::new(ctx);
+    let out = super::watch::AttachedOutput {
+        follow: follow.handle(),
+        engine: engine.clone(),
+        ctx: ctx.clone(),
+    };
+    let progress = super::watch::rebuild_progress(global, false)?;
+    let w = super::watch::start(
+        engine,
+        ctx,
+        &args.services,
+        true,
+        progress,
+        std::sync::Arc::new(out),
+    )?;
+    follow.keep_alive(true);
+    let stopper = w.stopper();
+    Ok((stopper, std::thread::spawn(move || w.run())))
 }

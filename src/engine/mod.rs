@@ -10,6 +10,7 @@
 //! * [`gate`]: `depends_on` conditions, reacting to state changes as they happen.
 //! * [`up`], [`down`], [`ops`]: the commands' engines.
 //! * [`lock`]: one command at a time per project.
+//! * [`watch`]: the `develop.watch` dev loop.
 
 pub mod container;
 pub mod down;
@@ -29,6 +30,7 @@ pub mod run;
 pub mod run_deps;
 pub mod service_spec;
 pub mod up;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -121,6 +123,12 @@ impl Engine {
     pub fn with_parts(mut self, containers: ContainerRuntime, network: NetworkManager) -> Self {
         self.containers = containers;
         self.network = network;
+        self
+    }
+
+    /// The same runtime, reporting progress to `progress` instead.
+    pub fn with_progress(mut self, progress: Arc<dyn ProgressSink>) -> Self {
+        self.progress = progress;
         self
     }
 

@@ -152,11 +152,7 @@ impl Actions {
             .containers
             .with_container_fs(container, |root| {
                 sync::apply(root, items).map_err(|e| {
-                    crate::runtime::container::copy::CopyError::io(
-                        e.op,
-                        &e.path,
-                        e.source,
-                    )
+                    crate::runtime::container::copy::CopyError::io(e.op, &e.path, e.source)
                 })
             })
             .map(drop)
@@ -189,11 +185,7 @@ impl Actions {
             if !deleted.is_empty() {
                 what.push(format!("deleted {}", list(&deleted)));
             }
-            parts.push(format!(
-                "  {}: {}",
-                self.rule_name(rule),
-                what.join("; ")
-            ));
+            parts.push(format!("  {}: {}", self.rule_name(rule), what.join("; ")));
         }
         format!("{} ({ms:.1} ms)", parts.join("\n"))
     }
@@ -224,6 +216,7 @@ impl Actions {
             "Restarting service {service:?}: {}",
             fired.join(", ")
         ));
+        let since = chrono::Utc::now();
         {
             let _lock = self.quiet.lock(&self.ctx.name)?;
             let containers = self.containers(service)?;
@@ -234,9 +227,8 @@ impl Actions {
                 self.quiet.start_container(c.name())
             })?;
         }
-        self.out.containers_changed(service);
-        self.out
-            .log(&format!("service(s) [{service:?}] restarted"));
+        self.out.containers_changed(service, since);
+        self.out.log(&format!("service(s) [{service:?}] restarted"));
         Ok(())
     }
 
@@ -280,12 +272,14 @@ impl Actions {
             force_recreate: true,
             ..UpOptions::default()
         };
+        let since = chrono::Utc::now();
         let result = self.loud.up(&self.ctx, &opts);
         self.loud.progress().finish();
         match result {
             Ok(_) => {
-                self.out.log(&format!("service(s) [{service:?}] successfully built"));
-                self.out.containers_changed(service);
+                self.out
+                    .log(&format!("service(s) [{service:?}] successfully built"));
+                self.out.containers_changed(service, since);
                 Ok(())
             }
             Err(e) => {
@@ -310,7 +304,11 @@ fn action_name(a: WatchAction) -> &'static str {
 /// (the process gets the container's own capabilities).
 pub fn exec_spec(hook: &ServiceHook) -> ExecSpec {
     ExecSpec {
-        args: hook.command.as_ref().map(|c| c.0.clone()).unwrap_or_default(),
+        args: hook
+            .command
+            .as_ref()
+            .map(|c| c.0.clone())
+            .unwrap_or_default(),
         env: hook
             .environment
             .0
@@ -342,7 +340,12 @@ fn relative(host: &Path, base: &Path) -> String {
 /// Up to eight names, then how many more.
 fn list(names: &[String]) -> String {
     const SHOWN: usize = 8;
-    let head = names.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    let head = names
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
     match names.len().saturating_sub(SHOWN) {
         0 => head,
         more => format!("{head} and {more} more"),
@@ -382,10 +385,18 @@ mod tests {
         assert_eq!(w.sync.len(), 2);
         assert!(!w.is_heavy());
         let restart = rule(WatchAction::SyncRestart, "/app");
-        w.add(1, &restart, restart.matches(Path::new("/p/src/c")).expect("match"));
+        w.add(
+            1,
+            &restart,
+            restart.matches(Path::new("/p/src/c")).expect("match"),
+        );
         assert!(w.restart && w.is_heavy());
         let exec = rule(WatchAction::SyncExec, "/x");
-        w.add(2, &exec, exec.matches(Path::new("/p/src/c")).expect("match"));
+        w.add(
+            2,
+            &exec,
+            exec.matches(Path::new("/p/src/c")).expect("match"),
+        );
         assert_eq!(w.exec.iter().copied().collect::<Vec<_>>(), vec![2]);
         assert_eq!(w.sync.len(), 4, "both targets of /p/src/c");
     }

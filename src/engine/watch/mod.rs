@@ -42,8 +42,9 @@ pub trait WatchOutput: Send + Sync {
     fn log(&self, line: &str);
     /// Something failed; the watch goes on.
     fn error(&self, line: &str);
-    /// The containers of `service` were restarted or replaced (attached output re-follows them).
-    fn containers_changed(&self, _service: &str) {}
+    /// The containers of `service` were restarted or replaced at `since` (attached output
+    /// follows them again from then on).
+    fn containers_changed(&self, _service: &str, _since: chrono::DateTime<chrono::Utc>) {}
 }
 
 /// `watch` flags.
@@ -118,7 +119,10 @@ impl Engine {
             false => opts
                 .services
                 .iter()
-                .map(|s| ctx.service(s).ok_or_else(|| EngineError::NoSuchService(s.clone())))
+                .map(|s| {
+                    ctx.service(s)
+                        .ok_or_else(|| EngineError::NoSuchService(s.clone()))
+                })
                 .collect::<Result<_, _>>()?,
         };
         let rules = RuleSet::compile(services)?;
@@ -213,11 +217,16 @@ impl Watch {
                     })
                 })
                 .collect();
-            let result = self.actions.quiet.containers_of(&self.actions.ctx, &[rule.service.clone()]);
+            let result = self
+                .actions
+                .quiet
+                .containers_of(&self.actions.ctx, &[rule.service.clone()]);
             let containers = match result {
                 Ok(c) => c,
                 Err(e) => {
-                    self.actions.out.error(&format!("initial sync of service {:?}: {e}", rule.service));
+                    self.actions
+                        .out
+                        .error(&format!("initial sync of service {:?}: {e}", rule.service));
                     continue;
                 }
             };
@@ -257,7 +266,10 @@ impl Watch {
     pub fn run(mut self) {
         loop {
             let input = match self.debouncer.next_due() {
-                Some(at) => match self.rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                Some(at) => match self
+                    .rx
+                    .recv_timeout(at.saturating_duration_since(Instant::now()))
+                {
                     Ok(i) => Some(i),
                     Err(RecvTimeoutError::Timeout) => None,
                     Err(RecvTimeoutError::Disconnected) => break,
@@ -389,9 +401,9 @@ impl Watch {
         let handle = std::thread::spawn(move || {
             for work in rx {
                 if let Err(e) = actions.run(&name, &work) {
-                    actions
-                        .out
-                        .error(&format!("Error handling changed files for service {name:?}: {e}"));
+                    actions.out.error(&format!(
+                        "Error handling changed files for service {name:?}: {e}"
+                    ));
                 }
                 if done.send(Input::Done(name.clone())).is_err() {
                     break;

@@ -90,7 +90,10 @@ impl Rule {
                 service: name.clone(),
                 index,
                 field,
-                pattern: list.get(e.line.saturating_sub(1)).cloned().unwrap_or_default(),
+                pattern: list
+                    .get(e.line.saturating_sub(1))
+                    .cloned()
+                    .unwrap_or_default(),
                 message: e.message,
             })
         };
@@ -153,9 +156,9 @@ impl Rule {
             return true;
         }
         match &self.context_ignore {
-            Some((ctx, di)) => dir
-                .strip_prefix(ctx)
-                .is_ok_and(|r| !r.as_os_str().is_empty() && di.is_excluded(r) && !di.may_include_under(r)),
+            Some((ctx, di)) => dir.strip_prefix(ctx).is_ok_and(|r| {
+                !r.as_os_str().is_empty() && di.is_excluded(r) && !di.may_include_under(r)
+            }),
             None => false,
         }
     }
@@ -309,9 +312,9 @@ impl RuleSet {
     /// Whether `dir` must be watched: it is inside some rule's path that does not prune it,
     /// or it is an ancestor of a rule's path (to see that path appear).
     pub fn wants_dir(&self, dir: &Path) -> bool {
-        self.rules.iter().any(|r| {
-            (dir.starts_with(&r.path) && !r.prunes(dir)) || r.path.starts_with(dir)
-        })
+        self.rules
+            .iter()
+            .any(|r| (dir.starts_with(&r.path) && !r.prunes(dir)) || r.path.starts_with(dir))
     }
 
     /// Every rule `host` falls under, with its mapping.
@@ -415,9 +418,8 @@ mod tests {
             trigger("/p/Dockerfile", WatchAction::Rebuild, ""),
             trigger("/p/data", WatchAction::Sync, "/data"),
         ]);
-        svc.build = Some(
-            serde_json::from_str::<BuildConfig>(r#"{"context": "/p"}"#).expect("build"),
-        );
+        svc.build =
+            Some(serde_json::from_str::<BuildConfig>(r#"{"context": "/p"}"#).expect("build"));
         svc.volumes = vec![
             serde_json::from_str(r#"{"type": "bind", "source": "/p/data", "target": "/data"}"#)
                 .expect("volume"),

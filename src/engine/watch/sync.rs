@@ -26,10 +26,10 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use nix::fcntl::renameat;
+use nix::fcntl::{AtFlags, renameat};
 use nix::sys::stat::{Mode, fchmod, futimens, mkdirat};
 use nix::sys::time::TimeSpec;
-use nix::unistd::{AtFlags, Gid, Uid, UnlinkatFlags, fchown, fchownat, symlinkat, unlinkat};
+use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, fchownat, symlinkat, unlinkat};
 
 use crate::runtime::container::copy::root::{FsRoot, Stat, list_dir, open_at_nofollow, stat_at};
 
@@ -51,12 +51,9 @@ pub struct SyncError {
     pub source: io::Error,
 }
 
-fn fail(op: &'static str, path: &str) -> impl FnOnce(io::Error) -> SyncError + '_ {
-    move |source| SyncError {
-        op,
-        path: path.to_string(),
-        source,
-    }
+fn fail(op: &'static str, path: &str) -> impl FnOnce(io::Error) -> SyncError + use<> {
+    let path = path.to_string();
+    move |source| SyncError { op, path, source }
 }
 
 fn errno(e: nix::errno::Errno) -> io::Error {
@@ -195,11 +192,19 @@ fn make_dir(
         Some(st) if st.is_dir() => {}
         Some(st) => {
             remove_entry(dir, name, st, path)?;
-            mkdirat(dir.as_fd(), name.as_c_str(), Mode::from_bits_truncate(0o700))
-                .map_err(|e| fail("mkdir", path)(errno(e)))?;
+            mkdirat(
+                dir.as_fd(),
+                name.as_c_str(),
+                Mode::from_bits_truncate(0o700),
+            )
+            .map_err(|e| fail("mkdir", path)(errno(e)))?;
         }
-        None => mkdirat(dir.as_fd(), name.as_c_str(), Mode::from_bits_truncate(0o700))
-            .map_err(|e| fail("mkdir", path)(errno(e)))?,
+        None => mkdirat(
+            dir.as_fd(),
+            name.as_c_str(),
+            Mode::from_bits_truncate(0o700),
+        )
+        .map_err(|e| fail("mkdir", path)(errno(e)))?,
     }
     let fd = open_at_nofollow(dir, name, libc::O_RDONLY | libc::O_DIRECTORY)
         .map_err(fail("open", path))?;
@@ -230,7 +235,11 @@ fn write_file(
 ) -> Result<(), SyncError> {
     let mut src = File::open(host).map_err(fail("open", path))?;
     let n = NEXT_TEMP.fetch_add(1, Ordering::Relaxed);
-    let temp = format!(".{}.rcompose-sync-{}-{n}", name.to_string_lossy(), std::process::id());
+    let temp = format!(
+        ".{}.rcompose-sync-{}-{n}",
+        name.to_string_lossy(),
+        std::process::id()
+    );
     let temp = cname(&temp).map_err(fail("create", path))?;
     let fd = open_at_nofollow(dir, &temp, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL)
         .map_err(fail("create", path))?;
@@ -256,7 +265,12 @@ fn write_file(
 }
 
 /// Content, owner, mode and times of a freshly opened file.
-fn fill(fd: OwnedFd, src: &mut File, meta: &std::fs::Metadata, path: &str) -> Result<(), SyncError> {
+fn fill(
+    fd: OwnedFd,
+    src: &mut File,
+    meta: &std::fs::Metadata,
+    path: &str,
+) -> Result<(), SyncError> {
     let mut dst = File::from(fd);
     // std uses copy_file_range/sendfile here: no copy through user space.
     io::copy(src, &mut dst).map_err(fail("write", path))?;
@@ -340,14 +354,25 @@ mod tests {
             item("/app/old", &host.join("gone")),
         ];
         let stats = apply(&root, &items).expect("apply");
-        assert_eq!(stats, SyncStats { copied: 2, deleted: 1 });
+        assert_eq!(
+            stats,
+            SyncStats {
+                copied: 2,
+                deleted: 1
+            }
+        );
         let copied = croot.join("app/new/deep/run.sh");
-        assert_eq!(std::fs::read_to_string(&copied).expect("read"), "#!/bin/sh\n");
+        assert_eq!(
+            std::fs::read_to_string(&copied).expect("read"),
+            "#!/bin/sh\n"
+        );
         let meta = std::fs::metadata(&copied).expect("stat");
         assert_eq!(meta.mode() & 0o7777, 0o751);
         assert_eq!(
             meta.mtime(),
-            std::fs::metadata(host.join("sub/run.sh")).expect("stat").mtime()
+            std::fs::metadata(host.join("sub/run.sh"))
+                .expect("stat")
+                .mtime()
         );
         assert_eq!(
             std::fs::read_link(croot.join("app/new/deep/link")).expect("link"),
@@ -382,6 +407,11 @@ mod tests {
         let root = FsRoot::open(&croot).expect("root");
         apply(&root, &[item("/app/f", &src)]).expect("apply");
         assert!(!outside.join("f").exists(), "wrote through the symlink");
-        assert!(croot.join(outside.strip_prefix("/").expect("abs")).join("f").exists());
+        assert!(
+            croot
+                .join(outside.strip_prefix("/").expect("abs"))
+                .join("f")
+                .exists()
+        );
     }
 }

@@ -319,11 +319,11 @@ mod tests {
     #[test]
     fn reads_are_not_changes() {
         let p = PathBuf::from("/p/a");
-        let read = Event::new(EventKind::Access(AccessKind::Close(AccessMode::Read)))
-            .add_path(p.clone());
+        let read =
+            Event::new(EventKind::Access(AccessKind::Close(AccessMode::Read))).add_path(p.clone());
         assert_eq!(classify(&read), Changes::default());
-        let written = Event::new(EventKind::Access(AccessKind::Close(AccessMode::Write)))
-            .add_path(p.clone());
+        let written =
+            Event::new(EventKind::Access(AccessKind::Close(AccessMode::Write))).add_path(p.clone());
         assert_eq!(classify(&written).paths, vec![p.clone()]);
         let dir = Event::new(EventKind::Create(CreateKind::Folder)).add_path(p.clone());
         assert_eq!(classify(&dir).new_dirs, vec![p]);
@@ -342,13 +342,16 @@ mod tests {
         std::fs::write(root.join("node_modules/a/b/y.js"), "y").expect("write");
         let (tx, _rx) = std::sync::mpsc::channel();
         let mut w = TreeWatcher::new(tx).expect("watcher");
-        let wants =
-            |p: &Path| !p.ends_with("node_modules") && !p.ends_with(".git");
+        let wants = |p: &Path| !p.ends_with("node_modules") && !p.ends_with(".git");
         let mut found = Vec::new();
         w.add_tree(root, &wants, &mut found).expect("watch");
         assert_eq!(w.len(), 3, "root, src, src/lib");
         assert!(found.contains(&root.join("src/lib/x.js")));
-        assert!(!found.iter().any(|p| p.starts_with(root.join("node_modules"))));
+        assert!(
+            !found
+                .iter()
+                .any(|p| p.starts_with(root.join("node_modules")))
+        );
         w.forget(&root.join("src"));
         assert_eq!(w.len(), 1);
         assert!(w.is_watched(root));
