@@ -93,11 +93,11 @@ fn check_service(dict: &Node, name: &str, svc: &Node) -> Result<(), LoadError> {
     check_scale(name, svc, &path)?;
     check_resources(svc, &path)?;
     check_mounts(svc, &path)?;
-    check_watch(name, svc, &path)
+    check_watch(svc, &path)
 }
 
 /// compose-go: every `develop.watch` rule but `rebuild` and `restart` needs a `target`.
-fn check_watch(name: &str, svc: &Node, path: &KeyPath) -> Result<(), LoadError> {
+fn check_watch(svc: &Node, path: &KeyPath) -> Result<(), LoadError> {
     let rules = svc
         .get("develop")
         .and_then(|d| d.get("watch"))
@@ -109,9 +109,7 @@ fn check_watch(name: &str, svc: &Node, path: &KeyPath) -> Result<(), LoadError> 
             return Err(LoadError::at(
                 Some(rule),
                 &path.key("develop").key("watch").index(i),
-                format!(
-                    "services.{name}.develop.watch: target is required for non-rebuild actions"
-                ),
+                "target is required for non-rebuild actions",
             ));
         }
     }

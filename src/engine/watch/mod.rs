@@ -161,6 +161,18 @@ impl Engine {
         watch.watch_roots()?;
         watch.initial_sync();
         watch.actions.out.log("Watch enabled");
+        let services: BTreeSet<&str> = watch
+            .rules
+            .rules
+            .iter()
+            .map(|r| r.service.as_str())
+            .collect();
+        watch.actions.out.log(&format!(
+            "  watching {} directories for {} rules (services: {})",
+            watch.tree.len(),
+            watch.rules.rules.len(),
+            services.into_iter().collect::<Vec<_>>().join(", "),
+        ));
         Ok(watch)
     }
 }
