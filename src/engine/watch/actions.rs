@@ -360,8 +360,10 @@ mod tests {
     fn rule(action: WatchAction, target: &str) -> Rule {
         let mut s: ServiceConfig = serde_json::from_str(r#"{"image": "x"}"#).expect("service");
         s.name = "web".into();
-        let mut exec = ServiceHook::default();
-        exec.command = Some(crate::compose::model::ShellCommand(vec!["true".into()]));
+        let exec = ServiceHook {
+            command: Some(crate::compose::model::ShellCommand(vec!["true".into()])),
+            ..ServiceHook::default()
+        };
         let t = Trigger {
             path: "/p/src".into(),
             action,
@@ -410,13 +412,15 @@ mod tests {
 
     #[test]
     fn exec_hooks_become_exec_specs() {
-        let mut hook = ServiceHook::default();
-        hook.command = Some(crate::compose::model::ShellCommand(vec![
-            "kill".into(),
-            "-HUP".into(),
-            "1".into(),
-        ]));
-        hook.user = "1000".into();
+        let mut hook = ServiceHook {
+            command: Some(crate::compose::model::ShellCommand(vec![
+                "kill".into(),
+                "-HUP".into(),
+                "1".into(),
+            ])),
+            user: "1000".into(),
+            ..ServiceHook::default()
+        };
         hook.environment.0.insert("A".into(), Some("1".into()));
         hook.environment.0.insert("UNSET".into(), None);
         let spec = exec_spec(&hook);

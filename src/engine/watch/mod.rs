@@ -232,7 +232,7 @@ impl Watch {
             let result = self
                 .actions
                 .quiet
-                .containers_of(&self.actions.ctx, &[rule.service.clone()]);
+                .containers_of(&self.actions.ctx, std::slice::from_ref(&rule.service));
             let containers = match result {
                 Ok(c) => c,
                 Err(e) => {

@@ -402,6 +402,9 @@ mod tests {
         std::fs::create_dir_all(&outside).expect("mkdir");
         std::fs::create_dir_all(&croot).expect("mkdir");
         std::os::unix::fs::symlink(&outside, croot.join("app")).expect("symlink");
+        // Inside the root, the absolute link target is a directory of the container's own.
+        let inside = croot.join(outside.strip_prefix("/").expect("abs"));
+        std::fs::create_dir_all(&inside).expect("mkdir");
         let src = dir.path().join("f");
         std::fs::write(&src, "x").expect("write");
         let root = FsRoot::open(&croot).expect("root");
