@@ -343,3 +343,34 @@ fn watch_refuses_a_project_without_develop_watch() {
         "{err}"
     );
 }
+
+#[test]
+fn initial_sync_copies_what_changed_before_the_watch() {
+    require_root!();
+    let env = ComposeEnv::new(
+        "winit",
+        &project(
+            r#"        - path: ./src
+          action: sync
+          target: /app
+          initial_sync: true"#,
+        ),
+    );
+    write(&env, "src/early.txt", "early\n");
+    env.ok(&["up", "-d"]);
+    assert_eq!(read_in(&env, "web", "/app/early.txt"), None);
+    write(&env, "src/nested/late.txt", "late\n");
+    let s = Session::start(&env, &["watch", "--no-up"]);
+    // Copied before `Watch enabled`.
+    assert_eq!(
+        read_in(&env, "web", "/app/early.txt").as_deref(),
+        Some("early\n")
+    );
+    assert_eq!(
+        read_in(&env, "web", "/app/nested/late.txt").as_deref(),
+        Some("late\n")
+    );
+    let (_, out) = s.interrupt();
+    assert!(out.contains("Initial sync of develop.watch[0]"), "{out}");
+    env.ok(&["down", "-t", "0"]);
+}
