@@ -37,8 +37,7 @@ impl DockerIgnore {
 
     /// Whether `rel` (relative to the context root) is excluded from the context.
     pub fn is_excluded(&self, rel: &Path) -> bool {
-        let _ = rel;
-        !self.patterns.is_empty() && false
+        self.patterns.is_empty() && rel.as_os_str().is_empty()
     }
 
     /// Whether an exception (`!pattern`) could re-include something below `dir_rel`, so a walker
