@@ -712,7 +712,8 @@ mod tests {
     /// Cases from BuildKit's `TestProcessWithMatches` and `TestShellParserMandatoryEnvVars`.
     #[test]
     fn substitution_modifiers() {
-        let cases: &[(&str, &[(&str, &str)], Option<&str>)] = &[
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<&'a str>);
+        let cases: &[Case] = &[
             ("x ${UNUSED}", &[], Some("x ")),
             (
                 "${FOO-aaa} ${BAR-bbb} ${BAZ-ccc}",
