@@ -436,4 +436,48 @@ mod tests {
         assert!(!set.wants_dir(Path::new("/p/src/.git")));
         assert_eq!(set.matches(Path::new("/p/src/lib/x.c")).count(), 2);
     }
+
+    #[test]
+    fn ignore_patterns_and_the_dockerignore_of_the_build_context() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ctx = dir.path();
+        std::fs::write(ctx.join(".dockerignore"), "**/*.log\nsrc/gen/\n").expect("write");
+        let mut t = trigger(
+            &ctx.join("src").to_string_lossy(),
+            WatchAction::Sync,
+            "/app",
+        );
+        t.ignore = StringList(vec![
+            "node_modules/".into(),
+            "dist".into(),
+            "!dist/keep".into(),
+        ]);
+        let mut svc = service(vec![t.clone()]);
+        svc.build = Some(
+            serde_json::from_str::<BuildConfig>(&format!(r#"{{"context": "{}"}}"#, ctx.display()))
+                .expect("build"),
+        );
+        let r = Rule::compile(&svc, 0, &t).expect("rule");
+        let src = ctx.join("src");
+        assert!(r.matches(&src.join("node_modules/a/index.js")).is_none());
+        assert!(r.prunes(&src.join("node_modules")));
+        assert!(r.matches(&src.join("dist/bundle.js")).is_none());
+        assert!(
+            !r.prunes(&src.join("dist")),
+            "an exception may re-include below it"
+        );
+        assert!(r.matches(&src.join("dist/keep")).is_some());
+        // The context's .dockerignore is relative to the context, not to the rule's path.
+        assert!(r.matches(&src.join("debug.log")).is_none());
+        assert!(r.matches(&src.join("gen/out.c")).is_none());
+        assert!(r.prunes(&src.join("gen")));
+        assert!(r.matches(&src.join("main.c")).is_some());
+        let include = Trigger {
+            include: StringList(vec!["*.c".into()]),
+            ..t
+        };
+        let r = Rule::compile(&svc, 0, &include).expect("rule");
+        assert!(r.matches(&src.join("main.c")).is_some());
+        assert!(r.matches(&src.join("main.h")).is_none());
+    }
 }
