@@ -374,3 +374,44 @@ fn initial_sync_copies_what_changed_before_the_watch() {
     assert!(out.contains("Initial sync of develop.watch[0]"), "{out}");
     env.ok(&["down", "-t", "0"]);
 }
+
+#[test]
+#[ignore = "waits on the image builder (branch wt-builder) reaching main"]
+fn rebuild_builds_a_new_image_and_recreates_the_container() {
+    require_root!();
+    let env = ComposeEnv::new(
+        "wbuild",
+        r#"
+services:
+  app:
+    build: .
+    init: true
+    command: ["sh", "-c", "cat /version.txt; exec sleep 100000"]
+    develop:
+      watch:
+        - path: ./version.txt
+          action: rebuild
+"#,
+    );
+    env.write(
+        "Dockerfile",
+        "FROM lab/busybox:1\nCOPY version.txt /version.txt\n",
+    );
+    write(&env, "version.txt", "v1\n");
+    let s = Session::start(&env, &["watch"]);
+    wait_content(&env, "app", "/version.txt", Some("v1\n"));
+    let before = env.ps_json(&[]);
+    write(&env, "version.txt", "v2\n");
+    s.wait_for("service(s) [\"app\"] successfully built");
+    wait_content(&env, "app", "/version.txt", Some("v2\n"));
+    let after = env.ps_json(&[]);
+    assert_ne!(before[0]["ID"], after[0]["ID"], "a new container");
+    let images = env.ok(&["images", "--format", "json"]);
+    assert!(images.contains("wbuild"), "{images}");
+    let (_, out) = s.interrupt();
+    assert!(
+        out.contains("Rebuilding service(s) [\"app\"] after changes were detected..."),
+        "{out}"
+    );
+    env.ok(&["down", "-t", "0"]);
+}
