@@ -199,6 +199,14 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<i32> {
         session::progress(global, "Running")?,
     )?;
     let detach = args.detach || args.wait;
+    let watchable = |svc: &crate::compose::model::ServiceConfig| {
+        svc.develop.as_ref().is_some_and(|d| !d.watch.is_empty())
+    };
+    if args.watch && !s.ctx.project.services.values().any(watchable) {
+        bail!(
+            "none of the selected services is configured for watch, see https://docs.docker.com/compose/how-tos/file-watch/"
+        );
+    }
     let opts = UpOptions {
         services: if args.no_deps {
             args.services.clone()

@@ -76,8 +76,12 @@ pub fn watch(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<i32> {
     )?;
     let stopper = running.stopper();
     let engine = s.engine.clone();
+    // Ctrl-C ends the watch once the actions under way are done; a second one at once.
     std::thread::spawn(move || {
-        if rx.recv().is_ok() {
+        for n in rx {
+            if n > 1 {
+                std::process::exit(130);
+            }
             engine.cancel();
             stopper.stop();
         }

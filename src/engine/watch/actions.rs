@@ -135,11 +135,16 @@ impl Actions {
                 host: h.clone(),
             })
             .collect();
+        // Replicas in parallel: each is its own filesystem.
         let containers = self.containers(service)?;
-        self.quiet.each(&containers, |c| {
-            self.sync_one(c.name(), &items).map_err(|e| match e {
-                ActionError::Engine(e) => e,
-                other => EngineError::Other(other.to_string()),
+        std::thread::scope(|scope| {
+            let copies: Vec<_> = containers
+                .iter()
+                .map(|c| scope.spawn(|| self.sync_one(c.name(), &items)))
+                .collect();
+            copies.into_iter().try_for_each(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(EngineError::Other("a sync thread panicked".into()).into()))
             })
         })?;
         self.out.log(&self.describe_sync(work, started));

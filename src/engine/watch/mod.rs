@@ -107,77 +107,73 @@ pub struct Watch {
 }
 
 impl Engine {
-    /// Starts watching the selected services' `develop.watch` paths.
+    /// Starts watching the selected services' `develop.watch` paths: watches set up, initial
+    /// syncs done, `Watch enabled` logged. [`Watch::run`] then reacts to changes.
     pub fn watch(
         &self,
         ctx: Arc<ProjectContext>,
         opts: &WatchOptions,
         out: Arc<dyn WatchOutput>,
     ) -> Result<Watch, StartError> {
-        let services: Vec<_> = match opts.services.is_empty() {
-            true => ctx.project.services.values().collect(),
-            false => opts
-                .services
-                .iter()
-                .map(|s| {
-                    ctx.service(s)
-                        .ok_or_else(|| EngineError::NoSuchService(s.clone()))
-                })
-                .collect::<Result<_, _>>()?,
-        };
-        let rules = RuleSet::compile(services)?;
+        let rules = Arc::new(compile_rules(&ctx, &opts.services)?);
         for w in &rules.skipped {
             out.error(w);
         }
         if rules.is_empty() {
             return Err(StartError::NothingToWatch);
         }
+        let actions = Actions {
+            quiet: self.clone().with_progress(Arc::new(super::progress::Quiet)),
+            loud: self.clone().with_progress(opts.progress.clone()),
+            ctx,
+            rules: rules.clone(),
+            out,
+            prune: opts.prune,
+        };
+        let mut watch = Watch::new(rules, actions, opts.timings)?;
+        watch.watch_roots()?;
+        watch.initial_sync();
+        watch.announce();
+        Ok(watch)
+    }
+}
+
+/// The rules of the named services (all services when none are named).
+fn compile_rules(ctx: &ProjectContext, names: &[String]) -> Result<RuleSet, StartError> {
+    let services: Vec<_> = match names.is_empty() {
+        true => ctx.project.services.values().collect(),
+        false => names
+            .iter()
+            .map(|s| {
+                ctx.service(s)
+                    .ok_or_else(|| EngineError::NoSuchService(s.clone()))
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(RuleSet::compile(services)?)
+}
+
+impl Watch {
+    fn new(rules: Arc<RuleSet>, actions: Actions, timings: Timings) -> Result<Self, WatchError> {
         let (tx, rx) = mpsc::channel();
         let fs_tx = tx.clone();
         let tree = TreeWatcher::new(move |e| {
             let _ = fs_tx.send(Input::Fs(e));
         })?;
-        let quiet = self.clone().with_progress(Arc::new(super::progress::Quiet));
-        let actions = Actions {
-            quiet,
-            loud: self.clone().with_progress(opts.progress.clone()),
-            ctx,
-            rules: Arc::new(rules.clone()),
-            out,
-            prune: opts.prune,
-        };
-        let mut watch = Watch {
+        Ok(Watch {
             rx,
             tx,
             tree,
-            rules: Arc::new(rules),
+            rules,
             actions: Arc::new(actions),
-            debouncer: Debouncer::new(opts.timings),
+            debouncer: Debouncer::new(timings),
             pending: BTreeMap::new(),
             busy: BTreeSet::new(),
             workers: BTreeMap::new(),
             limit_reported: false,
-        };
-        watch.watch_roots()?;
-        watch.initial_sync();
-        watch.actions.out.log("Watch enabled");
-        let services: BTreeSet<&str> = watch
-            .rules
-            .rules
-            .iter()
-            .map(|r| r.service.as_str())
-            .collect();
-        watch.actions.out.log(&format!(
-            "  watching {} directories for {} rules (services: {})",
-            watch.tree.len(),
-            watch.rules.rules.len(),
-            services.into_iter().collect::<Vec<_>>().join(", "),
-        ));
-        Ok(watch)
+        })
     }
-}
 
-impl Watch {
     pub fn stopper(&self) -> Stopper {
         Stopper(self.tx.clone())
     }
@@ -187,58 +183,47 @@ impl Watch {
         self.tree.len()
     }
 
+    /// `Watch enabled` (docker compose's words), and what is watched.
+    fn announce(&self) {
+        let out = &self.actions.out;
+        out.log("Watch enabled");
+        let services: BTreeSet<&str> = self.rules.rules.iter().map(|r| r.service.as_str()).collect();
+        out.log(&format!(
+            "  watching {} directories for {} rules (services: {})",
+            self.tree.len(),
+            self.rules.rules.len(),
+            services.into_iter().collect::<Vec<_>>().join(", "),
+        ));
+    }
+
     /// Each rule's path: a directory is watched with its wanted subdirectories, a file through
     /// its directory, a missing path through its nearest existing ancestor (to see it appear).
     fn watch_roots(&mut self) -> Result<(), WatchError> {
         let rules = self.rules.clone();
         let wants = |d: &Path| rules.wants_dir(d);
         for root in self.rules.roots() {
-            let mut found = Vec::new();
             if root.is_dir() {
-                self.tree.add_tree(&root, &wants, &mut found)?;
+                self.tree.add_tree(&root, &wants, &mut Vec::new())?;
                 continue;
             }
-            let mut dir = root.parent();
-            while let Some(d) = dir {
-                if d.is_dir() {
-                    self.tree.add_dir(d)?;
-                    break;
-                }
-                dir = d.parent();
+            if let Some(dir) = root.ancestors().skip(1).find(|d| d.is_dir()) {
+                self.tree.add_dir(dir)?;
             }
         }
         Ok(())
     }
 
-    /// `initial_sync`: every file of the rule's path that the containers do not already have
-    /// as the host has it. Runs after the watches exist, so nothing changed meanwhile is lost.
-    fn initial_sync(&mut self) {
-        let rules = self.rules.clone();
-        for rule in rules.rules.iter().filter(|r| r.initial_sync && r.syncs()) {
-            let mut paths = vec![rule.path.clone()];
-            if rule.path.is_dir() {
-                paths.extend(walk(&rule.path, &|d| !rule.prunes(d)));
-            }
-            let items: Vec<SyncItem> = paths
-                .iter()
-                .filter_map(|p| rule.matches(p))
-                .filter_map(|m| {
-                    Some(SyncItem {
-                        container: m.container?,
-                        host: m.host,
-                    })
-                })
-                .collect();
-            let result = self
-                .actions
-                .quiet
-                .containers_of(&self.actions.ctx, std::slice::from_ref(&rule.service));
-            let containers = match result {
+    /// `initial_sync`: every file of the rule's path that a container does not already have as
+    /// the host has it. Runs after the watches exist, so nothing changed meanwhile is lost.
+    fn initial_sync(&self) {
+        let (actions, out) = (&self.actions, &self.actions.out);
+        for rule in self.rules.rules.iter().filter(|r| r.initial_sync && r.syncs()) {
+            let items = initial_items(rule);
+            let service = std::slice::from_ref(&rule.service);
+            let containers = match actions.quiet.containers_of(&actions.ctx, service) {
                 Ok(c) => c,
                 Err(e) => {
-                    self.actions
-                        .out
-                        .error(&format!("initial sync of service {:?}: {e}", rule.service));
+                    out.error(&format!("initial sync of service {:?}: {e}", rule.service));
                     continue;
                 }
             };
@@ -247,19 +232,20 @@ impl Watch {
                 if todo.is_empty() {
                     continue;
                 }
-                match self.actions.sync_one(c.name(), &todo) {
-                    Ok(()) => self.actions.out.log(&format!(
-                        "Initial sync of {} into {}: {} files",
-                        self.actions.rule_name(rule),
+                match actions.sync_one(c.name(), &todo) {
+                    Ok(()) => out.log(&format!(
+                        "Initial sync of {} into {}: {} paths",
+                        actions.rule_name(rule),
                         c.name(),
                         todo.len()
                     )),
-                    Err(e) => self.actions.out.error(&format!("initial sync: {e}")),
+                    Err(e) => out.error(&format!("initial sync: {e}")),
                 }
             }
         }
     }
 
+    /// The items of `items` that the container does not have as the host has them.
     fn stale_items(&self, container: &str, items: &[SyncItem]) -> Vec<SyncItem> {
         self.actions
             .quiet
@@ -309,55 +295,56 @@ impl Watch {
         }
     }
 
+    /// notify reports a failure of its own (a directory it could not watch).
     fn on_watch_error(&mut self, e: notify::Error) {
-        if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) {
-            if !self.limit_reported {
-                self.limit_reported = true;
-                let dir = e.paths.first().cloned().unwrap_or_default();
-                self.actions.out.error(
-                    &WatchError::Limit {
-                        watched: self.tree.len(),
-                        dir,
-                    }
-                    .to_string(),
-                );
-            }
-            return;
-        }
-        self.actions.out.error(&format!("file watcher: {e}"));
+        let error = match e.kind {
+            notify::ErrorKind::MaxFilesWatch => WatchError::Limit {
+                watched: self.tree.len(),
+                dir: e.paths.first().cloned().unwrap_or_default(),
+            },
+            _ => WatchError::Watch {
+                dir: e.paths.first().cloned().unwrap_or_default(),
+                source: e,
+            },
+        };
+        self.report_watch_error(error);
     }
 
     fn on_event(&mut self, event: &notify::Event) {
         let changes = watcher::classify(event);
         let now = Instant::now();
         if changes.rescan {
-            // The kernel dropped events: treat everything under every rule as changed.
-            let rules = self.rules.clone();
-            for root in rules.roots() {
+            // The kernel dropped events: everything under every rule may have changed, and
+            // directories created meanwhile still need their watches.
+            for root in self.rules.roots() {
                 self.note(&root, now);
-                for p in walk(&root, &|d| rules.wants_dir(d)) {
-                    self.note(&p, now);
-                }
+                self.watch_new_dir(&root, now);
             }
         }
         for dir in &changes.new_dirs {
-            if !self.rules.wants_dir(dir) {
-                continue;
-            }
-            let rules = self.rules.clone();
-            let mut found = Vec::new();
-            if let Err(e) = self.tree.add_tree(dir, &|d| rules.wants_dir(d), &mut found) {
-                self.report_watch_error(e);
-            }
-            for p in found {
-                self.note(&p, now);
-            }
+            self.watch_new_dir(dir, now);
         }
         for p in &changes.paths {
             if self.tree.is_watched(p) && !p.is_dir() {
                 self.tree.forget(p);
             }
             self.note(p, now);
+        }
+    }
+
+    /// Watches a directory that appeared (and what it holds), and notes everything in it as
+    /// changed: files written there before its watch existed are not missed.
+    fn watch_new_dir(&mut self, dir: &Path, now: Instant) {
+        if !dir.is_dir() || !self.rules.wants_dir(dir) {
+            return;
+        }
+        let rules = self.rules.clone();
+        let mut found = Vec::new();
+        if let Err(e) = self.tree.add_tree(dir, &|d| rules.wants_dir(d), &mut found) {
+            self.report_watch_error(e);
+        }
+        for p in found {
+            self.note(&p, now);
         }
     }
 
@@ -438,5 +425,23 @@ fn walk(root: &Path, wants: &dyn Fn(&Path) -> bool) -> Vec<PathBuf> {
         .filter_entry(|e| !e.file_type().is_dir() || wants(e.path()))
         .filter_map(Result::ok)
         .map(|e| e.into_path())
+        .collect()
+}
+
+/// Everything `rule` would sync: its path and what is below it (ignored paths left out).
+fn initial_items(rule: &rules::Rule) -> Vec<SyncItem> {
+    let mut paths = vec![rule.path.clone()];
+    if rule.path.is_dir() {
+        paths.extend(walk(&rule.path, &|d| !rule.prunes(d)));
+    }
+    paths
+        .iter()
+        .filter_map(|p| rule.matches(p))
+        .filter_map(|m| {
+            Some(SyncItem {
+                container: m.container?,
+                host: m.host,
+            })
+        })
         .collect()
 }
