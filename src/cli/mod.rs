@@ -21,6 +21,7 @@ mod session;
 mod signals;
 mod stats;
 mod top;
+mod tty;
 mod up;
 mod volumes;
 mod wait;
