@@ -7,7 +7,9 @@
 //!   container: logs, restarts, stop, pause, healthchecks and exec.
 //! - [`network`]: bridges, IPAM, veths, the embedded DNS, published ports and NAT, and the
 //!   `rcompose __netd` helper process.
+//! - [`build`]: the Dockerfile builder (parser, `.dockerignore`, executor).
 
+pub mod build;
 pub mod container;
 pub mod image;
 pub mod monitor;
