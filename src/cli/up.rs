@@ -239,25 +239,28 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<i32> {
             }
         }
     });
+    // Attaching shows what the containers print from now on, not what an earlier run of the same
+    // container left in its log (docker compose attaches before it starts them).
+    let began = chrono::Utc::now();
     let result = s.engine.up(&s.ctx, &opts);
     s.engine.progress().finish();
     let report = result?;
     if detach || args.no_start {
         return Ok(0);
     }
-    let project = s.ctx.name.clone();
-    attached(global, &s.engine, s.ctx, &project, args, &report, sig_rx)
+    attached(global, &s.engine, s.ctx, args, &report, sig_rx, began)
 }
 
 fn attached(
     global: &GlobalArgs,
     engine: &Engine,
     ctx: crate::engine::ProjectContext,
-    project: &str,
     args: &UpArgs,
     report: &UpReport,
     sig_rx: mpsc::Receiver<u32>,
+    began: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<i32> {
+    let project = ctx.name.clone();
     let wanted: BTreeSet<&str> = args.attach.iter().map(String::as_str).collect();
     let refused: BTreeSet<&str> = args.no_attach.iter().map(String::as_str).collect();
     let attach: Vec<String> = report
@@ -276,7 +279,7 @@ fn attached(
             color: session::log_color(global, args.no_color),
             strip: format!("{project}-"),
             tail: None,
-            since: None,
+            since: Some(began),
             until: None,
             banner: true,
         },

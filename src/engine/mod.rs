@@ -10,6 +10,7 @@
 //! * [`gate`]: `depends_on` conditions, reacting to state changes as they happen.
 //! * [`up`], [`down`], [`ops`]: the commands' engines.
 //! * [`lock`]: one command at a time per project.
+//! * [`push`], [`prune`]: `push` of service images and `image prune`.
 //! * [`watch`]: the `develop.watch` dev loop.
 
 pub mod container;
@@ -24,6 +25,8 @@ pub mod ops;
 pub mod procs;
 pub mod progress;
 pub mod project;
+pub mod prune;
+pub mod push;
 pub mod query;
 pub mod resources;
 pub mod run;

@@ -322,6 +322,7 @@ pub fn exec_spec(hook: &ServiceHook) -> ExecSpec {
             .collect(),
         working_dir: (!hook.working_dir.is_empty()).then(|| hook.working_dir.clone()),
         user: (!hook.user.is_empty()).then(|| hook.user.clone()),
+        ..ExecSpec::default()
     }
 }
 

@@ -270,11 +270,7 @@ fn valid_go_pattern(pattern: &str) -> bool {
     let mut chars = pattern.chars().peekable();
     while let Some(ch) = chars.next() {
         match ch {
-            '\\' => {
-                if chars.next().is_none() {
-                    return false;
-                }
-            }
+            '\\' if chars.next().is_none() => return false,
             '[' => {
                 chars.next_if_eq(&'^');
                 let mut ranges = 0;

@@ -12,7 +12,7 @@
 //! | --- | --- | --- |
 //! | `FROM` image, `--platform` | yes, with the global ARGs only | [`expand_word`] |
 //! | `ENV`, `LABEL` | keys and values | [`expand_word`] |
-//! | `ARG` | names and defaults | [`expand_word`] |
+//! | `ARG` | defaults (not names; a `--build-arg` value replaces the default unexpanded) | [`expand_word`] |
 //! | `WORKDIR`, `USER`, `STOPSIGNAL`, `VOLUME` | yes | [`expand_word`] per value |
 //! | `EXPOSE` | yes, and split | [`expand_words`] per value |
 //! | `COPY`/`ADD` sources, dest, `--chown`, `--chmod`, `--checksum` | yes | [`expand_word`] |
@@ -93,7 +93,7 @@ pub fn expand_instruction(
                 .iter()
                 .map(|d| {
                     Ok(ArgDecl {
-                        name: word(&d.name)?,
+                        name: d.name.clone(),
                         default: d.default.as_deref().map(word).transpose()?,
                     })
                 })
@@ -184,6 +184,7 @@ impl Lexer {
             lexer: *self,
             raw_escapes: self.raw_escapes,
             lookup,
+            depth: 0,
         };
         scan.until(None, self.raw_escapes)
             .map_err(|kind| ExpandError {
@@ -203,7 +204,12 @@ struct Scan<'a> {
     /// Current escape handling; substitution modifiers switch it for their operand.
     raw_escapes: bool,
     lookup: Lookup<'a>,
+    /// `${...}` nesting, bounded so hostile input cannot exhaust the stack.
+    depth: usize,
 }
+
+/// Deeper `${a:-${b:-...}}` nesting than any real Dockerfile uses.
+const MAX_NESTING: usize = 64;
 
 /// Word splitting state: whitespace from unquoted text and from `$` values splits words.
 #[derive(Default)]
@@ -422,6 +428,17 @@ impl Scan<'_> {
             Some('{' | '}' | ':') => return Err(ExpandErrorKind::BadSubstitution),
             Some(_) => {}
         }
+        if self.depth >= MAX_NESTING {
+            return Err(ExpandErrorKind::TooDeep(MAX_NESTING));
+        }
+        self.depth += 1;
+        let value = self.braced();
+        self.depth -= 1;
+        value
+    }
+
+    /// `${...}` after the `{`.
+    fn braced(&mut self) -> Step<String> {
         let name = self.name();
         match self.next() {
             None => Err(ExpandErrorKind::MissingBrace),
@@ -852,6 +869,15 @@ mod tests {
         ] {
             assert_eq!(reverse_pattern(pattern), want, "{pattern}");
         }
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep = "${a:-".repeat(MAX_NESTING + 1) + &"}".repeat(MAX_NESTING + 1);
+        let err = word_with(&deep, &HashMap::new()).unwrap_err();
+        assert_eq!(err.kind, ExpandErrorKind::TooDeep(MAX_NESTING));
+        let ok = "${a:-".repeat(MAX_NESTING) + "x" + &"}".repeat(MAX_NESTING);
+        assert_eq!(word_with(&ok, &HashMap::new()).unwrap(), "x");
     }
 
     #[test]

@@ -29,7 +29,7 @@ mod words;
 
 pub use ast::{
     Add, ArgDecl, CommandForm, Copy, Directives, Dockerfile, FromImage, HealthCmd, Healthcheck,
-    Heredoc, Instruction, Located, Run, Stage,
+    Heredoc, Instruction, Located, Run, RunScript, Stage,
 };
 pub use error::{ExpandError, ExpandErrorKind, ParseError};
 pub use expand::{

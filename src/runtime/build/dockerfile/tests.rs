@@ -737,3 +737,32 @@ fn keywords_are_case_insensitive_and_flags_ignored_where_buildkit_ignores_them()
         }])
     );
 }
+
+/// BuildKit's `dispatchRun` heredoc handling, through [`Run::script`].
+#[test]
+fn run_scripts_from_heredocs() {
+    let got = instructions(
+        "FROM a\nRUN [\"a\", \"b\"]\nRUN echo hi\nRUN <<EOF\necho one\nEOF\nRUN <<-EOF\n\t#!/usr/bin/env python3\n\tprint(1)\nEOF\nRUN python3 <<EOF > out\nprint(2)\nEOF\n",
+    );
+    let scripts: Vec<RunScript> = got
+        .iter()
+        .map(|i| match i {
+            Instruction::Run(run) => run.script(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let argv = ["a".to_string(), "b".to_string()];
+    assert_eq!(
+        scripts,
+        [
+            RunScript::Exec(&argv),
+            RunScript::Shell("echo hi".into()),
+            RunScript::Shell("echo one\n".into()),
+            RunScript::File {
+                name: "EOF",
+                content: "#!/usr/bin/env python3\nprint(1)\n"
+            },
+            RunScript::Shell("python3 <<EOF > out\nprint(2)\nEOF".into()),
+        ]
+    );
+}
