@@ -143,8 +143,9 @@ impl Actions {
                 .map(|c| scope.spawn(|| self.sync_one(c.name(), &items)))
                 .collect();
             copies.into_iter().try_for_each(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(EngineError::Other("a sync thread panicked".into()).into()))
+                h.join().unwrap_or_else(|_| {
+                    Err(EngineError::Other("a sync thread panicked".into()).into())
+                })
             })
         })?;
         self.out.log(&self.describe_sync(work, started));

@@ -187,7 +187,12 @@ impl Watch {
     fn announce(&self) {
         let out = &self.actions.out;
         out.log("Watch enabled");
-        let services: BTreeSet<&str> = self.rules.rules.iter().map(|r| r.service.as_str()).collect();
+        let services: BTreeSet<&str> = self
+            .rules
+            .rules
+            .iter()
+            .map(|r| r.service.as_str())
+            .collect();
         out.log(&format!(
             "  watching {} directories for {} rules (services: {})",
             self.tree.len(),
@@ -217,7 +222,12 @@ impl Watch {
     /// the host has it. Runs after the watches exist, so nothing changed meanwhile is lost.
     fn initial_sync(&self) {
         let (actions, out) = (&self.actions, &self.actions.out);
-        for rule in self.rules.rules.iter().filter(|r| r.initial_sync && r.syncs()) {
+        for rule in self
+            .rules
+            .rules
+            .iter()
+            .filter(|r| r.initial_sync && r.syncs())
+        {
             let items = initial_items(rule);
             let service = std::slice::from_ref(&rule.service);
             let containers = match actions.quiet.containers_of(&actions.ctx, service) {
