@@ -115,6 +115,17 @@ impl BuildError {
         }
     }
 
+    /// The Dockerfile line the error is about, if any.
+    pub fn origin(&self) -> Option<&Origin> {
+        match self {
+            BuildError::Expand { origin, .. }
+            | BuildError::Instruction { origin, .. }
+            | BuildError::RunFailed { origin, .. }
+            | BuildError::SourceNotFound { origin, .. } => Some(origin),
+            _ => None,
+        }
+    }
+
     pub fn instruction(origin: &Origin, message: impl Into<String>) -> Self {
         BuildError::Instruction {
             origin: origin.clone(),

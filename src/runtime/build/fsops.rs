@@ -323,10 +323,11 @@ mod tests {
         .unwrap();
         assert!(root.join("real/new/deeper").is_dir());
         drop(fd);
-        // `up` points above the root: it resolves to the root itself, not the host's /etc.
+        // `up` points above the root: it resolves to the root's etc, not the host's /etc.
+        std::fs::create_dir(root.join("etc")).unwrap();
         let fd = open_in_root(rfd.as_fd(), Path::new("up"), OFlag::O_PATH).unwrap();
         let st = nix::sys::stat::fstat(fd.as_fd()).unwrap();
-        let root_st = nix::sys::stat::stat(root).unwrap();
+        let root_st = nix::sys::stat::stat(&root.join("etc")).unwrap();
         assert_eq!((st.st_dev, st.st_ino), (root_st.st_dev, root_st.st_ino));
     }
 

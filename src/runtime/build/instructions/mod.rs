@@ -308,8 +308,10 @@ pub fn dest_path(workdir: &str, dest: &str) -> String {
         return dest.to_string();
     }
     let base = if workdir.is_empty() { "/" } else { workdir };
+    let dir_only = dest == "." || dest.ends_with("/.");
+    let dest = dest.strip_suffix('.').filter(|_| dir_only).unwrap_or(dest);
     let mut out = format!("{}/{dest}", base.trim_end_matches('/'));
-    if (dest == "." || dest.ends_with("/.")) && !out.ends_with('/') {
+    if dir_only && !out.ends_with('/') {
         out.push('/');
     }
     out
