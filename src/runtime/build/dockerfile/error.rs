@@ -31,15 +31,30 @@ impl ParseError {
 
 /// A word that cannot be expanded, as BuildKit's shell lexer reports it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ExpandError {
+#[error("failed to process {word:?}: {kind}")]
+pub struct ExpandError {
+    /// The text being expanded.
+    pub word: String,
+    pub kind: ExpandErrorKind,
+}
+
+/// What is wrong with an expanded word.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExpandErrorKind {
+    /// A quote or `${...}` operand runs to the end: names what was being looked for.
     #[error("unexpected end of statement while looking for matching {0}")]
-    Unterminated(char),
-    #[error("missing ':' in substitution")]
-    MissingColon,
-    #[error("bad substitution: {0}")]
-    BadSubstitution(String),
+    Unterminated(String),
+    #[error("syntax error: missing '}}'")]
+    MissingBrace,
+    #[error("syntax error: missing '/' in ${{}}")]
+    MissingSlash,
+    #[error("syntax error: bad substitution")]
+    BadSubstitution,
+    /// `${name:?message}` with `name` unset (or empty).
     #[error("{name}: {message}")]
     Required { name: String, message: String },
-    #[error("unsupported modifier ({modifier}) in substitution")]
-    UnsupportedModifier { modifier: String },
+    #[error("unsupported modifier ({0}) in substitution")]
+    UnsupportedModifier(String),
+    #[error("invalid pattern ({pattern}) in substitution: {reason}")]
+    InvalidPattern { pattern: String, reason: String },
 }
