@@ -128,10 +128,10 @@ pub fn build(global: &GlobalArgs, args: &BuildArgs) -> anyhow::Result<i32> {
 
 /// For a failed build, print the Dockerfile lines around the failing instruction on stderr.
 pub fn report_failure(ctx: &crate::engine::ProjectContext, e: &EngineError) {
-    let EngineError::Build { service, source } = e else {
+    let EngineError::Build { service, error } = e else {
         return;
     };
-    let Some(origin) = source.origin() else {
+    let Some(origin) = error.origin() else {
         return;
     };
     let Some(svc) = ctx.service(service) else {

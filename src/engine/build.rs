@@ -201,7 +201,7 @@ impl Engine {
                     );
                     Err(EngineError::Build {
                         service: s.name.clone(),
-                        source: Box::new(e),
+                        error: Box::new(e),
                     })
                 }
             }

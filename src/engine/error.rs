@@ -31,11 +31,10 @@ pub enum EngineError {
     )]
     NeedsBuild { service: String, image: String },
     /// A failed image build; the builder's error names the Dockerfile line.
-    #[error("failed to build {service:?}: {source}")]
+    #[error("failed to build {service:?}: {error}")]
     Build {
         service: String,
-        #[source]
-        source: Box<crate::runtime::build::BuildError>,
+        error: Box<crate::runtime::build::BuildError>,
     },
     #[error("no such service: {0}")]
     NoSuchService(String),

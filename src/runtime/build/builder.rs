@@ -109,10 +109,7 @@ impl Builder {
     ) -> Result<ImageId> {
         let reporter = reporter.with_prefix(req.name.as_deref());
         let (file, text) = self.read_dockerfile(req, &reporter)?;
-        let df = dockerfile::parse(&text).map_err(|source| BuildError::Parse {
-            file: file.clone(),
-            source: source.in_file(file.clone()),
-        })?;
+        let df = dockerfile::parse(&text).map_err(|e| BuildError::Parse(e.in_file(file.clone())))?;
         let ignore = self.read_ignore(req, &reporter)?;
         let _gc = self.store.lock_gc_shared()?;
         sweep_scratch(&self.state_root.join("build").join("scratch"));

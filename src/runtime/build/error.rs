@@ -25,19 +25,11 @@ impl std::fmt::Display for Origin {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    /// A syntax error: `ParseError` carries the file and line.
-    #[error("failed to parse {file}: {source}")]
-    Parse {
-        file: String,
-        #[source]
-        source: ParseError,
-    },
-    #[error("{origin}: {source}")]
-    Expand {
-        origin: Origin,
-        #[source]
-        source: ExpandError,
-    },
+    /// A syntax error; it names the file and line.
+    #[error("{0}")]
+    Parse(ParseError),
+    #[error("{origin}: {error}")]
+    Expand { origin: Origin, error: ExpandError },
     /// An instruction whose arguments cannot be used (bad `--chown`, unknown stage, ...).
     #[error("{origin}: {message}")]
     Instruction { origin: Origin, message: String },
@@ -56,14 +48,13 @@ pub enum BuildError {
     /// A COPY/ADD source that is not in the context (or excluded by `.dockerignore`).
     #[error("{origin}: failed to compute cache key: {path:?} not found")]
     SourceNotFound { origin: Origin, path: String },
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{0}")]
-    Ignore(#[from] super::ignore::IgnoreError),
+    Ignore(super::ignore::IgnoreError),
     #[error("target stage {0:?} could not be found")]
     NoSuchTarget(String),
     #[error(transparent)]
@@ -73,12 +64,8 @@ pub enum BuildError {
     #[error(transparent)]
     Network(#[from] NetError),
     /// An overlay mount or another system call outside a path.
-    #[error("{what}: {source}")]
-    Sys {
-        what: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{what}: {error}")]
+    Sys { what: String, error: std::io::Error },
     #[error("layer {path}: {reason}")]
     BadLayer { path: PathBuf, reason: String },
     #[error("fetching {url}: {message}")]
@@ -101,27 +88,31 @@ fn tail(output: &[String]) -> String {
 }
 
 impl BuildError {
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         BuildError::Io {
             path: path.into(),
-            source,
+            error,
         }
     }
 
-    pub fn sys(what: impl Into<String>, source: impl Into<std::io::Error>) -> Self {
+    pub fn sys(what: impl Into<String>, error: impl Into<std::io::Error>) -> Self {
         BuildError::Sys {
             what: what.into(),
-            source: source.into(),
+            error: error.into(),
         }
     }
 
     /// The Dockerfile line the error is about, if any.
-    pub fn origin(&self) -> Option<&Origin> {
+    pub fn origin(&self) -> Option<Origin> {
         match self {
+            BuildError::Parse(e) => Some(Origin {
+                file: e.file.clone().unwrap_or_else(|| "Dockerfile".into()),
+                line: e.line,
+            }),
             BuildError::Expand { origin, .. }
             | BuildError::Instruction { origin, .. }
             | BuildError::RunFailed { origin, .. }
-            | BuildError::SourceNotFound { origin, .. } => Some(origin),
+            | BuildError::SourceNotFound { origin, .. } => Some(origin.clone()),
             _ => None,
         }
     }
@@ -137,6 +128,12 @@ impl BuildError {
 /// Attach a path to an `io::Result`.
 pub trait IoContext<T> {
     fn at(self, path: impl Into<PathBuf>) -> Result<T, BuildError>;
+}
+
+impl From<super::ignore::IgnoreError> for BuildError {
+    fn from(e: super::ignore::IgnoreError) -> Self {
+        BuildError::Ignore(e)
+    }
 }
 
 impl<T> IoContext<T> for std::io::Result<T> {

@@ -47,18 +47,18 @@ impl Scope {
     /// Expand one word (paths, flags, values).
     pub fn word(&self, config: &ImageConfig, text: &str, origin: &Origin) -> Result<String> {
         let lookup = self.lookup(config);
-        dockerfile::expand_word(text, &lookup, self.escape).map_err(|source| BuildError::Expand {
+        dockerfile::expand_word(text, &lookup, self.escape).map_err(|error| BuildError::Expand {
             origin: origin.clone(),
-            source,
+            error,
         })
     }
 
     /// Expand and split into words (EXPOSE, VOLUME).
     pub fn words(&self, config: &ImageConfig, text: &str, origin: &Origin) -> Result<Vec<String>> {
         let lookup = self.lookup(config);
-        dockerfile::expand_words(text, &lookup, self.escape).map_err(|source| BuildError::Expand {
+        dockerfile::expand_words(text, &lookup, self.escape).map_err(|error| BuildError::Expand {
             origin: origin.clone(),
-            source,
+            error,
         })
     }
 
