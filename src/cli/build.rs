@@ -117,7 +117,10 @@ pub fn build(global: &GlobalArgs, args: &BuildArgs) -> anyhow::Result<i32> {
         args: parse_build_args(&args.build_arg)?,
     };
     let out = output(global, args.quiet);
-    match s.engine.build_services(&s.ctx, &services, &opts, out.as_ref()) {
+    match s
+        .engine
+        .build_services(&s.ctx, &services, &opts, out.as_ref())
+    {
         Ok(_) => Ok(0),
         Err(e) => {
             report_failure(&s.ctx, &e);
@@ -142,7 +145,9 @@ pub fn report_failure(ctx: &crate::engine::ProjectContext, e: &EngineError) {
     };
     let text = match &req.dockerfile {
         DockerfileSource::Inline(t) => t.clone(),
-        DockerfileSource::Path(p) => std::fs::read_to_string(req.context.join(p)).unwrap_or_default(),
+        DockerfileSource::Path(p) => {
+            std::fs::read_to_string(req.context.join(p)).unwrap_or_default()
+        }
     };
     if !text.is_empty() {
         eprint!("{}", progress::excerpt(&origin.file, &text, origin.line));

@@ -99,12 +99,9 @@ pub fn build_request(
     service: &ServiceConfig,
     opts: &BuildOptions,
 ) -> Result<BuildRequest> {
-    let b = service
-        .build
-        .as_ref()
-        .ok_or_else(|| EngineError::NoImage {
-            service: service.name.clone(),
-        })?;
+    let b = service.build.as_ref().ok_or_else(|| EngineError::NoImage {
+        service: service.name.clone(),
+    })?;
     let name = &service.name;
     let mut req = BuildRequest::new(&b.context);
     req.dockerfile = if b.dockerfile_inline.is_empty() {
@@ -125,8 +122,8 @@ pub fn build_request(
     }
     req.target = Some(b.target.clone()).filter(|t| !t.is_empty());
     req.labels = b.labels.0.clone();
-    let main = Reference::parse(&image_name(project, service))
-        .map_err(|e| invalid(name, "image", e))?;
+    let main =
+        Reference::parse(&image_name(project, service)).map_err(|e| invalid(name, "image", e))?;
     req.tags.push(main);
     for t in &b.tags.0 {
         let r = Reference::parse(t).map_err(|e| invalid(name, "tags", e))?;
@@ -238,7 +235,6 @@ impl Engine {
         self.build_services(ctx, &wanted, &build.options, build.output.as_ref())?;
         Ok(())
     }
-
 }
 
 #[cfg(test)]
@@ -261,17 +257,25 @@ mod tests {
         b.target = "prod".into();
         b.tags.0.push("registry.local/web:v1".into());
         b.network = "host".into();
-        b.extra_hosts.0.insert("gw".into(), vec!["host-gateway".into()]);
+        b.extra_hosts
+            .0
+            .insert("gw".into(), vec!["host-gateway".into()]);
         b.extra_hosts.0.insert("h".into(), vec!["10.0.0.1".into()]);
         let s = service(b);
         let opts = BuildOptions {
             no_cache: true,
             pull: false,
-            args: vec![("B".into(), Some("2".into())), ("A".into(), Some("3".into()))],
+            args: vec![
+                ("B".into(), Some("2".into())),
+                ("A".into(), Some("3".into())),
+            ],
         };
         let r = build_request("proj", &s, &opts).unwrap();
         assert_eq!(r.context, std::path::PathBuf::from("/ctx"));
-        assert_eq!(r.dockerfile, DockerfileSource::Path("web.Dockerfile".into()));
+        assert_eq!(
+            r.dockerfile,
+            DockerfileSource::Path("web.Dockerfile".into())
+        );
         assert_eq!(r.args.get("A").map(String::as_str), Some("3"));
         assert_eq!(r.args.get("B").map(String::as_str), Some("2"));
         assert!(!r.args.contains_key("DROPPED"));

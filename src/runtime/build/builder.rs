@@ -109,15 +109,25 @@ impl Builder {
     ) -> Result<ImageId> {
         let reporter = reporter.with_prefix(req.name.as_deref());
         let (file, text) = self.read_dockerfile(req, &reporter)?;
-        let df = dockerfile::parse(&text).map_err(|e| BuildError::Parse(e.in_file(file.clone())))?;
+        let df =
+            dockerfile::parse(&text).map_err(|e| BuildError::Parse(e.in_file(file.clone())))?;
         let ignore = self.read_ignore(req, &reporter)?;
         let _gc = self.store.lock_gc_shared()?;
         sweep_scratch(&self.state_root.join("build").join("scratch"));
-        let context = SourceTree::context(&req.context, ignore, Some(self.hash_cache(&req.context)));
+        let context =
+            SourceTree::context(&req.context, ignore, Some(self.hash_cache(&req.context)));
         let named = self.named_contexts(req)?;
         let global = global_scope(&df, req)?;
         let session = Session::new(
-            self, req, &df, file, context, named, reporter.clone(), global, cancel,
+            self,
+            req,
+            &df,
+            file,
+            context,
+            named,
+            reporter.clone(),
+            global,
+            cancel,
         )?;
         let target = stage::target_index(&df, req.target.as_deref())
             .ok_or_else(|| BuildError::NoSuchTarget(req.target.clone().unwrap_or_default()))?;
@@ -141,7 +151,10 @@ impl Builder {
                 (shown, text)
             }
         };
-        let v = reporter.vertex(Some("internal"), &format!("load build definition from {file}"));
+        let v = reporter.vertex(
+            Some("internal"),
+            &format!("load build definition from {file}"),
+        );
         v.output(&format!("transferring dockerfile: {}B done", text.len()));
         v.done();
         Ok((file, text))
@@ -172,7 +185,9 @@ impl Builder {
 
     /// `<state root>/build/hashes/<hash of the context path>.json`.
     fn hash_cache(&self, context: &Path) -> PathBuf {
-        let canonical = context.canonicalize().unwrap_or_else(|_| context.to_path_buf());
+        let canonical = context
+            .canonicalize()
+            .unwrap_or_else(|_| context.to_path_buf());
         let h = Sha256::digest(canonical.as_os_str().as_encoded_bytes());
         let hex: String = h.iter().take(16).map(|b| format!("{b:02x}")).collect();
         self.state_root

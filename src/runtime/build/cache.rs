@@ -121,9 +121,8 @@ impl BuildCache {
     }
 
     pub fn put(&self, key: &CacheKey, rec: &CacheRecord) -> Result<()> {
-        let bytes = serde_json::to_vec(rec).map_err(|e| {
-            super::error::BuildError::io(self.path(key), std::io::Error::other(e))
-        })?;
+        let bytes = serde_json::to_vec(rec)
+            .map_err(|e| super::error::BuildError::io(self.path(key), std::io::Error::other(e)))?;
         let tmp = self.tmp.join(layout::unique_name("cache"));
         fs::write(&tmp, bytes).at(&tmp)?;
         let dest = self.path(key);
@@ -157,8 +156,8 @@ impl BuildCache {
         };
         let mut removed = 0;
         for (path, rec) in self.records()? {
-            let keep = !all
-                && rec.is_some_and(|r| r.diff_id.as_ref().is_none_or(|d| used.contains(d)));
+            let keep =
+                !all && rec.is_some_and(|r| r.diff_id.as_ref().is_none_or(|d| used.contains(d)));
             if !keep {
                 fs::remove_file(&path).at(&path)?;
                 removed += 1;

@@ -25,8 +25,8 @@ pub fn commit_image(
         config.set_label(k, val);
     }
     let doc = config.finish();
-    let config_bytes = serde_json::to_vec(&doc)
-        .map_err(|e| ImageError::json(store.root().join("config"), e))?;
+    let config_bytes =
+        serde_json::to_vec(&doc).map_err(|e| ImageError::json(store.root().join("config"), e))?;
     let config_digest = store.layout().put_blob_bytes(&config_bytes)?;
     let manifest = Manifest {
         schema_version: 2,
@@ -60,7 +60,10 @@ fn already_tagged(store: &ImageStore, manifest: &Digest, req: &BuildRequest) -> 
         })
     };
     Ok(if req.tags.is_empty() {
-        index.manifests.iter().any(|d| d.digest == manifest.as_str())
+        index
+            .manifests
+            .iter()
+            .any(|d| d.digest == manifest.as_str())
     } else {
         req.tags.iter().all(|t| points_here(Some(&t.to_string())))
     })

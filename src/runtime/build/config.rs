@@ -239,10 +239,8 @@ impl ImageConfig {
     pub fn push_layer(&mut self, diff_id: &str) {
         let mut ids = self.diff_ids();
         ids.push(diff_id.to_string());
-        self.doc.insert(
-            "rootfs".into(),
-            json!({"type": "layers", "diff_ids": ids}),
-        );
+        self.doc
+            .insert("rootfs".into(), json!({"type": "layers", "diff_ids": ids}));
     }
 
     pub fn push_history(&mut self, h: &History) {
@@ -284,7 +282,13 @@ impl ImageConfig {
         self.doc.insert("architecture".into(), json!("amd64"));
         self.doc.insert("os".into(), json!("linux"));
         // Docker drops these when building (they describe the build container, not the image).
-        for k in ["container", "container_config", "docker_version", "id", "parent"] {
+        for k in [
+            "container",
+            "container_config",
+            "docker_version",
+            "id",
+            "parent",
+        ] {
             self.doc.remove(k);
         }
         Value::Object(self.doc)

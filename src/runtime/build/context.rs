@@ -142,9 +142,7 @@ impl SourceTree {
             let e = e.at(&abs)?;
             let child = rel.join(e.file_name());
             let md = e.metadata().at(e.path())?;
-            if self.is_excluded(&child)
-                && !(md.is_dir() && self.ignore.may_include_under(&child))
-            {
+            if self.is_excluded(&child) && !(md.is_dir() && self.ignore.may_include_under(&child)) {
                 continue;
             }
             out.push((child, md));
@@ -428,8 +426,14 @@ mod tests {
         tree(dir.path());
         let t = SourceTree::context(dir.path(), DockerIgnore::default(), None);
         assert_eq!(t.resolve(Path::new("link")).unwrap(), Path::new("src/sub"));
-        assert_eq!(t.resolve(Path::new("link/x.rs")).unwrap(), Path::new("src/sub/x.rs"));
-        assert_eq!(t.resolve(Path::new("abs/main.rs")).unwrap(), Path::new("src/main.rs"));
+        assert_eq!(
+            t.resolve(Path::new("link/x.rs")).unwrap(),
+            Path::new("src/sub/x.rs")
+        );
+        assert_eq!(
+            t.resolve(Path::new("abs/main.rs")).unwrap(),
+            Path::new("src/main.rs")
+        );
         assert_eq!(t.resolve(Path::new("nope/x")).unwrap(), Path::new("nope/x"));
     }
 

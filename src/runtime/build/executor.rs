@@ -96,7 +96,9 @@ impl Session<'_> {
     ) -> Result<StageResult> {
         let stage = &self.df.stages[index];
         let origin = self.origin(stage.line);
-        let base_name = self.global.word(&ImageConfig::scratch(), &stage.from.image, &origin)?;
+        let base_name = self
+            .global
+            .word(&ImageConfig::scratch(), &stage.from.image, &origin)?;
         if let Some(p) = &stage.from.platform {
             let p = self.global.word(&ImageConfig::scratch(), p, &origin)?;
             if !p.is_empty() && p != "linux/amd64" {
@@ -190,7 +192,9 @@ impl Session<'_> {
         Ok(StageResult {
             config,
             layers,
-            key: KeyBuilder::new("image", None).str(image.id.as_str()).finish(),
+            key: KeyBuilder::new("image", None)
+                .str(image.id.as_str())
+                .finish(),
             last_created: image.created.clone().unwrap_or_else(|| EPOCH.into()),
         })
     }
@@ -311,7 +315,13 @@ impl<'a> StageRun<'a> {
     }
 
     /// A filesystem step: reuse the cached layer for `key`, else `exec` it and record it.
-    fn fs_step(&mut self, ins: &Located<Instruction>, key: CacheKey, history: String, exec: Exec<'_>) -> Result<()> {
+    fn fs_step(
+        &mut self,
+        ins: &Located<Instruction>,
+        key: CacheKey,
+        history: String,
+        exec: Exec<'_>,
+    ) -> Result<()> {
         let label = self.next_label();
         let vertex = self.s.reporter.vertex(label.as_deref(), &ins.source);
         let cached = if self.s.req.no_cache {
@@ -361,14 +371,20 @@ impl<'a> StageRun<'a> {
         let expanded = self.scope.word(&self.st.config, w, origin)?;
         let path = instructions::workdir_path(&self.st.config.working_dir(), &expanded);
         self.st.config.set_working_dir(&path);
-        let key = KeyBuilder::new("workdir", Some(&self.st.key)).str(&path).finish();
+        let key = KeyBuilder::new("workdir", Some(&self.st.key))
+            .str(&path)
+            .finish();
         let lowers = self.s.lower_dirs(&self.st.layers);
         let s = self.s;
         let exec: Exec<'_> = Box::new(move |_v| {
             let mut ovl = Overlay::writable(&s.scratch, &lowers)?;
             let root = super::fsops::open_dir(&ovl.merged()).at(ovl.merged())?;
-            super::fsops::ensure_dir_in_root(std::os::fd::AsFd::as_fd(&root), Path::new(&path), (0, 0))
-                .map_err(|e| BuildError::instruction(origin, format!("WORKDIR {path}: {e}")))?;
+            super::fsops::ensure_dir_in_root(
+                std::os::fd::AsFd::as_fd(&root),
+                Path::new(&path),
+                (0, 0),
+            )
+            .map_err(|e| BuildError::instruction(origin, format!("WORKDIR {path}: {e}")))?;
             drop(root);
             s.commit_overlay(&mut ovl)
         });
@@ -407,7 +423,12 @@ impl<'a> StageRun<'a> {
         key = key
             .str(&user)
             .str(&workdir)
-            .strs(env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().iter())
+            .strs(
+                env.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .iter(),
+            )
             .str(&format!("{network:?}"));
         for m in &mounts {
             key = key.str(&self.mount_identity(m, origin)?);
@@ -444,7 +465,11 @@ impl<'a> StageRun<'a> {
         Ok(match m {
             Mount::Cache { target, id, .. } => format!("cache:{target}:{id}"),
             Mount::Tmpfs { target, size } => format!("tmpfs:{target}:{size:?}"),
-            Mount::Bind { target, source, from } => {
+            Mount::Bind {
+                target,
+                source,
+                from,
+            } => {
                 let src = match from {
                     None => {
                         let mut h = Sha256::new();
@@ -533,14 +558,24 @@ impl<'a> StageRun<'a> {
         self.copy_like(ins, spec, origin)
     }
 
-    fn copy_like(&mut self, ins: &Located<Instruction>, c: CopySpec, origin: &Origin) -> Result<()> {
+    fn copy_like(
+        &mut self,
+        ins: &Located<Instruction>,
+        c: CopySpec,
+        origin: &Origin,
+    ) -> Result<()> {
         let word = |t: &str| self.scope.word(&self.st.config, t, origin);
         let mut sources = Vec::new();
         for s in &c.sources {
             sources.push(word(s)?);
         }
         let dest = instructions::dest_path(&self.st.config.working_dir(), &word(&c.dest)?);
-        let chown = c.chown.as_deref().map(word).transpose()?.filter(|s| !s.is_empty());
+        let chown = c
+            .chown
+            .as_deref()
+            .map(word)
+            .transpose()?
+            .filter(|s| !s.is_empty());
         let chmod = match c.chmod.as_deref().map(word).transpose()? {
             Some(m) if !m.is_empty() => Some(copy::parse_chmod(&m, origin)?),
             _ => None,
@@ -551,15 +586,23 @@ impl<'a> StageRun<'a> {
         }
         let from = c.from.as_deref().map(word).transpose()?;
         // Inline (heredoc) and downloaded sources go to a scratch tree copied like the context.
-        let extra = self.s.scratch.join(crate::runtime::image::layout::unique_name("src"));
+        let extra = self
+            .s
+            .scratch
+            .join(crate::runtime::image::layout::unique_name("src"));
         let _extra_guard = RemoveOnDrop(extra.clone());
         let mut extra_sources = Vec::new();
         for (name, content, expand) in &c.heredocs {
-            let body = if *expand { word(content)? } else { content.clone() };
+            let body = if *expand {
+                word(content)?
+            } else {
+                content.clone()
+            };
             std::fs::create_dir_all(&extra).at(&extra)?;
             let p = extra.join(name);
             std::fs::write(&p, body).at(&p)?;
-            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o644)).at(&p)?;
+            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+                .at(&p)?;
             extra_sources.push(name.clone());
         }
         let mut local = Vec::new();
@@ -567,7 +610,11 @@ impl<'a> StageRun<'a> {
             if c.add && fetch::is_url(&s) {
                 std::fs::create_dir_all(&extra).at(&extra)?;
                 let p = fetch::fetch(&s, &extra)?;
-                extra_sources.push(p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+                extra_sources.push(
+                    p.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                );
             } else {
                 local.push(s);
             }
@@ -577,12 +624,15 @@ impl<'a> StageRun<'a> {
             None => Source::Context(&self.s.context),
             Some(f) => self.source(f, origin)?,
         };
-        let mut key = KeyBuilder::new(if c.add { "add" } else { "copy" }, (!c.link).then_some(&self.st.key))
-            .str(&dest)
-            .str(chown.as_deref().unwrap_or(""))
-            .str(&format!("{chmod:?}"))
-            .strs(excludes.iter())
-            .str(&format!("unpack={}", c.unpack));
+        let mut key = KeyBuilder::new(
+            if c.add { "add" } else { "copy" },
+            (!c.link).then_some(&self.st.key),
+        )
+        .str(&dest)
+        .str(chown.as_deref().unwrap_or(""))
+        .str(&format!("{chmod:?}"))
+        .strs(excludes.iter())
+        .str(&format!("unpack={}", c.unpack));
         let excludes = if excludes.is_empty() {
             None
         } else {
@@ -612,7 +662,11 @@ impl<'a> StageRun<'a> {
         key = key.field(&h.finalize());
         let key = key.finish();
         let history = format!("{} # buildkit", ins.source);
-        let lowers = if c.link { Vec::new() } else { self.s.lower_dirs(&self.st.layers) };
+        let lowers = if c.link {
+            Vec::new()
+        } else {
+            self.s.lower_dirs(&self.st.layers)
+        };
         let parent_lowers = self.s.lower_dirs(&self.st.layers);
         let s = self.s;
         let opts_base = CopyOptions {
@@ -688,7 +742,12 @@ fn error_line(e: &BuildError) -> String {
         BuildError::RunFailed {
             command, exit_code, ..
         } => format!("process {command:?} did not complete successfully: exit code: {exit_code}"),
-        other => other.to_string().lines().next().unwrap_or_default().to_string(),
+        other => other
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
     }
 }
 
@@ -707,15 +766,24 @@ pub struct RunStep {
 impl Session<'_> {
     /// Unmount a step's overlay and store its upper dir as a layer.
     fn commit_overlay(&self, ovl: &mut Overlay) -> Result<Option<StoredLayer>> {
-        let upper = self.scratch.join(crate::runtime::image::layout::unique_name("upper"));
+        let upper = self
+            .scratch
+            .join(crate::runtime::image::layout::unique_name("upper"));
         ovl.take_upper(&upper)?;
         layer::commit_upper(&self.builder.store, &upper)
     }
 
-    fn run_step(&self, step: RunStep, vertex: &Vertex, origin: &Origin) -> Result<Option<StoredLayer>> {
+    fn run_step(
+        &self,
+        step: RunStep,
+        vertex: &Vertex,
+        origin: &Origin,
+    ) -> Result<Option<StoredLayer>> {
         let mut views = Vec::new();
         let mut mounts = Vec::new();
-        let scratch_files = self.scratch.join(crate::runtime::image::layout::unique_name("run"));
+        let scratch_files = self
+            .scratch
+            .join(crate::runtime::image::layout::unique_name("run"));
         let _files = RemoveOnDrop(scratch_files.clone());
         for m in &step.mounts {
             mounts.push(self.mount_spec(m, &mut views, origin)?);
@@ -726,7 +794,8 @@ impl Session<'_> {
                 std::fs::create_dir_all(&scratch_files).at(&scratch_files)?;
                 let f = scratch_files.join("script");
                 std::fs::write(&f, body).at(&f)?;
-                std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o755)).at(&f)?;
+                std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                    .at(&f)?;
                 mounts.push(MountSpec {
                     target: path.clone(),
                     kind: MountKind::Bind {
@@ -754,7 +823,9 @@ impl Session<'_> {
             lower_dirs: step.lowers,
             mounts,
         };
-        let upper = self.scratch.join(crate::runtime::image::layout::unique_name("upper"));
+        let upper = self
+            .scratch
+            .join(crate::runtime::image::layout::unique_name("upper"));
         let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
         let sandbox = self.sandbox();
         let result = sandbox.run(&spec, network.as_deref(), &upper, &mut |line| {
@@ -786,7 +857,12 @@ impl Session<'_> {
     }
 
     /// The runtime mount for a `--mount`; stage views stay mounted while `views` lives.
-    fn mount_spec(&self, m: &Mount, views: &mut Vec<Overlay>, origin: &Origin) -> Result<MountSpec> {
+    fn mount_spec(
+        &self,
+        m: &Mount,
+        views: &mut Vec<Overlay>,
+        origin: &Origin,
+    ) -> Result<MountSpec> {
         let bind = |source: PathBuf, read_only| MountSpec {
             target: m.target().to_string(),
             kind: MountKind::Bind {
@@ -805,12 +881,18 @@ impl Session<'_> {
                 },
                 read_only: false,
             },
-            Mount::Cache { id, mode, uid, gid, .. } => {
+            Mount::Cache {
+                id, mode, uid, gid, ..
+            } => {
                 let h = KeyBuilder::new("cache-mount", None).str(id).finish();
                 let dir = self.cache_mounts.join(h.as_str());
                 if !dir.is_dir() {
                     std::fs::create_dir_all(&dir).at(&dir)?;
-                    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(*mode)).at(&dir)?;
+                    std::fs::set_permissions(
+                        &dir,
+                        std::os::unix::fs::PermissionsExt::from_mode(*mode),
+                    )
+                    .at(&dir)?;
                     std::os::unix::fs::chown(&dir, Some(*uid), Some(*gid)).at(&dir)?;
                 }
                 bind(dir, false)
@@ -821,7 +903,10 @@ impl Session<'_> {
                     Some(f) => match stage::resolve(self.df, f, None) {
                         StageRef::Stage(i) => {
                             let r = self.stage_result(i).ok_or_else(|| {
-                                BuildError::instruction(origin, format!("stage {f:?} was not built"))
+                                BuildError::instruction(
+                                    origin,
+                                    format!("stage {f:?} was not built"),
+                                )
                             })?;
                             let v = Overlay::read_only(&self.scratch, &self.lower_dirs(&r.layers))?;
                             let p = v.merged();
@@ -833,7 +918,8 @@ impl Session<'_> {
                             _ => {
                                 let img = self.image(&name, None, origin)?;
                                 let r = self.image_result(&img)?;
-                                let v = Overlay::read_only(&self.scratch, &self.lower_dirs(&r.layers))?;
+                                let v =
+                                    Overlay::read_only(&self.scratch, &self.lower_dirs(&r.layers))?;
                                 let p = v.merged();
                                 views.push(v);
                                 p

@@ -318,7 +318,10 @@ mod tests {
         let fd = ensure_dir_in_root(
             rfd.as_fd(),
             Path::new("abs/new/deeper"),
-            (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw()),
+            (
+                nix::unistd::getuid().as_raw(),
+                nix::unistd::getgid().as_raw(),
+            ),
         )
         .unwrap();
         assert!(root.join("real/new/deeper").is_dir());
@@ -345,6 +348,9 @@ mod tests {
         assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), b"new");
         assert!(create_file(fd.as_fd(), OsStr::new("d")).is_err());
         let names = list_dir(fd.as_fd()).unwrap();
-        assert_eq!(names, vec![CString::new("d").unwrap(), CString::new("f").unwrap()]);
+        assert_eq!(
+            names,
+            vec![CString::new("d").unwrap(), CString::new("f").unwrap()]
+        );
     }
 }

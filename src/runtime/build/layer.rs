@@ -276,7 +276,10 @@ mod tests {
     use super::*;
     use std::io::Read;
 
-    fn entries(tar_path: &Path) -> Vec<(String, EntryType, Vec<(String, Vec<u8>)>)> {
+    /// (path, type, PAX records) of each entry.
+    type Entries = Vec<(String, EntryType, Vec<(String, Vec<u8>)>)>;
+
+    fn entries(tar_path: &Path) -> Entries {
         let mut a = tar::Archive::new(File::open(tar_path).unwrap());
         let mut out = Vec::new();
         for e in a.entries().unwrap() {

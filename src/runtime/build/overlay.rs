@@ -107,9 +107,8 @@ impl Overlay {
     /// Unmount (idempotent). Lazily, so a stray reference cannot keep the build from going on.
     pub fn unmount(&mut self) -> Result<()> {
         if self.mounted {
-            nix::mount::umount2(&self.merged(), MntFlags::MNT_DETACH).map_err(|e| {
-                BuildError::sys(format!("unmount {}", self.merged().display()), e)
-            })?;
+            nix::mount::umount2(&self.merged(), MntFlags::MNT_DETACH)
+                .map_err(|e| BuildError::sys(format!("unmount {}", self.merged().display()), e))?;
             self.mounted = false;
         }
         Ok(())

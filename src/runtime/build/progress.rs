@@ -21,12 +21,27 @@ use std::time::{Duration, Instant};
 /// What happened to a vertex.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BuildEvent {
-    Started { id: u64, name: String },
+    Started {
+        id: u64,
+        name: String,
+    },
     /// A line of the step's output; `at` is the time since the step started.
-    Output { id: u64, at: Duration, line: String },
-    Cached { id: u64 },
-    Done { id: u64, elapsed: Duration },
-    Failed { id: u64, message: String },
+    Output {
+        id: u64,
+        at: Duration,
+        line: String,
+    },
+    Cached {
+        id: u64,
+    },
+    Done {
+        id: u64,
+        elapsed: Duration,
+    },
+    Failed {
+        id: u64,
+        message: String,
+    },
 }
 
 /// Where build events go.
@@ -216,7 +231,8 @@ mod tests {
         let v = r.vertex(Some("build 2/3"), "RUN make");
         v.output("cc -o app main.c");
         v.failed("exit code: 2");
-        r.vertex(Some("1/2"), "FROM docker.io/lab/busybox:1").cached();
+        r.vertex(Some("1/2"), "FROM docker.io/lab/busybox:1")
+            .cached();
         drop(r);
         let out = String::from_utf8(
             Arc::try_unwrap(sink)

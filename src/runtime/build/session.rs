@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use super::buildnet::BuildNetwork;
 use super::builder::{BuildRequest, Builder};
+use super::buildnet::BuildNetwork;
 use super::cache::BuildCache;
 use super::context::SourceTree;
 use super::dockerfile::Dockerfile;
@@ -112,10 +112,9 @@ impl<'a> Session<'a> {
 
     /// The build network, created on first use and held until the build ends.
     pub fn network(&self) -> Result<Arc<BuildNetwork>> {
-        let mut guard = self
-            .network
-            .lock()
-            .map_err(|_| BuildError::sys("build network", std::io::Error::other("poisoned lock")))?;
+        let mut guard = self.network.lock().map_err(|_| {
+            BuildError::sys("build network", std::io::Error::other("poisoned lock"))
+        })?;
         if let Some(n) = guard.as_ref() {
             return Ok(n.clone());
         }
@@ -154,7 +153,9 @@ impl<'a> Session<'a> {
         let img = match local {
             Some(img) => {
                 if let Some(l) = label {
-                    self.reporter.vertex(Some(l), &format!("FROM {key}")).cached();
+                    self.reporter
+                        .vertex(Some(l), &format!("FROM {key}"))
+                        .cached();
                 }
                 img
             }

@@ -280,7 +280,12 @@ pub fn parse_chmod(s: &str, origin: &Origin) -> Result<u32> {
     u32::from_str_radix(s, 8)
         .ok()
         .filter(|m| *m <= 0o7777)
-        .ok_or_else(|| BuildError::instruction(origin, format!("invalid chmod {s:?}: expected an octal mode")))
+        .ok_or_else(|| {
+            BuildError::instruction(
+                origin,
+                format!("invalid chmod {s:?}: expected an octal mode"),
+            )
+        })
 }
 
 /// Copy `sel` from `tree` to `dest` (absolute, in the image) inside the image root `root`.
@@ -307,8 +312,7 @@ pub fn copy_into(
         let into_dir = s.is_dir
             || s.unpack
             || dest_is_dir
-            || fsops::open_in_root(root_fd, &dest_rel, OFlag::O_PATH | OFlag::O_DIRECTORY)
-                .is_ok();
+            || fsops::open_in_root(root_fd, &dest_rel, OFlag::O_PATH | OFlag::O_DIRECTORY).is_ok();
         if into_dir {
             let dir = fsops::ensure_dir_in_root(root_fd, &dest_rel, created_owner)
                 .map_err(|e| BuildError::instruction(origin, format!("{dest}: {e}")))?;
@@ -359,8 +363,8 @@ fn copy_tree(
         }
         let target = dest_rel.join(below);
         let parent = target.parent().unwrap_or(Path::new(""));
-        let dir = fsops::open_in_root(root_fd, parent, OFlag::O_PATH | OFlag::O_DIRECTORY)
-            .at(parent)?;
+        let dir =
+            fsops::open_in_root(root_fd, parent, OFlag::O_PATH | OFlag::O_DIRECTORY).at(parent)?;
         copy_one(
             tree,
             e.rel,
@@ -397,12 +401,10 @@ fn copy_one(
                 nix::sys::stat::mkdirat(dir, name, nix::sys::stat::Mode::from_bits_truncate(0o700))
                     .at(target())?;
             }
-            None => nix::sys::stat::mkdirat(
-                dir,
-                name,
-                nix::sys::stat::Mode::from_bits_truncate(0o700),
-            )
-            .at(target())?,
+            None => {
+                nix::sys::stat::mkdirat(dir, name, nix::sys::stat::Mode::from_bits_truncate(0o700))
+                    .at(target())?
+            }
         }
         fsops::set_owner_mode(dir, name, owner, Some(mode)).at(target())?;
     } else if ft.is_file() {
@@ -492,7 +494,10 @@ fn unpack_archive(tree: &SourceTree, rel: &Path, dir: &OwnedFd, origin: &Origin)
     ) {
         return Err(BuildError::instruction(
             origin,
-            format!("{}: bzip2 and xz archives are not supported by ADD here (use gzip or zstd)", rel.display()),
+            format!(
+                "{}: bzip2 and xz archives are not supported by ADD here (use gzip or zstd)",
+                rel.display()
+            ),
         ));
     }
     let file = File::open(&abs).at(&abs)?;
@@ -502,7 +507,12 @@ fn unpack_archive(tree: &SourceTree, rel: &Path, dir: &OwnedFd, origin: &Origin)
         overlay_whiteouts: false,
         preserve_owner: true,
     };
-    crate::runtime::image::unpack::unpack_layer(reader, &target, &rel.display().to_string(), &opts)?;
+    crate::runtime::image::unpack::unpack_layer(
+        reader,
+        &target,
+        &rel.display().to_string(),
+        &opts,
+    )?;
     Ok(())
 }
 
@@ -564,25 +574,57 @@ mod tests {
         let (_d, t) = context();
         let root = tempfile::tempdir().unwrap();
         let r = root.path();
-        let me = (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
+        let me = (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        );
         let opts = CopyOptions {
             owner: Some(me),
             ..CopyOptions::default()
         };
         let o = origin();
         // A directory's contents; a file to a new name; a file into a dir.
-        copy_into(&t, &select(&t, &["src".into()], &o).unwrap(), "/app", r, &opts, &o).unwrap();
+        copy_into(
+            &t,
+            &select(&t, &["src".into()], &o).unwrap(),
+            "/app",
+            r,
+            &opts,
+            &o,
+        )
+        .unwrap();
         assert!(r.join("app/a.txt").is_file());
         assert!(r.join("app/sub/c.txt").is_file());
         assert!(!r.join("app/src").exists());
-        copy_into(&t, &select(&t, &["top.txt".into()], &o).unwrap(), "/renamed", r, &opts, &o)
-            .unwrap();
+        copy_into(
+            &t,
+            &select(&t, &["top.txt".into()], &o).unwrap(),
+            "/renamed",
+            r,
+            &opts,
+            &o,
+        )
+        .unwrap();
         assert_eq!(fs::read_to_string(r.join("renamed")).unwrap(), "t");
-        copy_into(&t, &select(&t, &["top.txt".into()], &o).unwrap(), "/app", r, &opts, &o)
-            .unwrap();
+        copy_into(
+            &t,
+            &select(&t, &["top.txt".into()], &o).unwrap(),
+            "/app",
+            r,
+            &opts,
+            &o,
+        )
+        .unwrap();
         assert!(r.join("app/top.txt").is_file(), "existing dir: into it");
-        copy_into(&t, &select(&t, &["top.txt".into()], &o).unwrap(), "/new/", r, &opts, &o)
-            .unwrap();
+        copy_into(
+            &t,
+            &select(&t, &["top.txt".into()], &o).unwrap(),
+            "/new/",
+            r,
+            &opts,
+            &o,
+        )
+        .unwrap();
         assert!(r.join("new/top.txt").is_file());
         let two = select(&t, &["top.txt".into(), "secret.txt".into()], &o).unwrap();
         let err = copy_into(&t, &two, "/single", r, &opts, &o).unwrap_err();
@@ -592,7 +634,15 @@ mod tests {
             excludes: Some(DockerIgnore::default()),
             ..opts.clone()
         };
-        copy_into(&t, &select(&t, &["src".into()], &o).unwrap(), "/ex/", r, &ex, &o).unwrap();
+        copy_into(
+            &t,
+            &select(&t, &["src".into()], &o).unwrap(),
+            "/ex/",
+            r,
+            &ex,
+            &o,
+        )
+        .unwrap();
         assert!(r.join("ex/b.md").exists());
     }
 
@@ -602,7 +652,10 @@ mod tests {
         let (d, t) = context();
         fs::set_permissions(d.path().join("top.txt"), fs::Permissions::from_mode(0o751)).unwrap();
         let root = tempfile::tempdir().unwrap();
-        let me = (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
+        let me = (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        );
         let o = origin();
         let sel = select(&t, &["top.txt".into()], &o).unwrap();
         let opts = CopyOptions {
@@ -637,7 +690,10 @@ mod tests {
         fs::write(root.path().join("etc/group"), "root:x:0:\nstaff:x:50:\n").unwrap();
         let o = origin();
         assert_eq!(resolve_chown(root.path(), "app", &o).unwrap(), (1000, 1000));
-        assert_eq!(resolve_chown(root.path(), "app:staff", &o).unwrap(), (1000, 50));
+        assert_eq!(
+            resolve_chown(root.path(), "app:staff", &o).unwrap(),
+            (1000, 50)
+        );
         assert_eq!(resolve_chown(root.path(), "7:8", &o).unwrap(), (7, 8));
         assert!(resolve_chown(root.path(), "ghost", &o).is_err());
         assert_eq!(parse_chmod("755", &o).unwrap(), 0o755);

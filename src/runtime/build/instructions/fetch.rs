@@ -106,7 +106,11 @@ mod tests {
                 .unwrap();
         });
         let dir = tempfile::tempdir().unwrap();
-        let got = fetch(&format!("http://127.0.0.1:{port}/files/greeting.txt"), dir.path()).unwrap();
+        let got = fetch(
+            &format!("http://127.0.0.1:{port}/files/greeting.txt"),
+            dir.path(),
+        )
+        .unwrap();
         server.join().unwrap();
         assert_eq!(got, dir.path().join("greeting.txt"));
         assert_eq!(fs::read_to_string(&got).unwrap(), "hello");

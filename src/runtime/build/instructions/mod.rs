@@ -213,7 +213,13 @@ pub fn apply_metadata(
             for k in &keys {
                 config.expose(k);
             }
-            format!("EXPOSE map[{}]", keys.iter().map(|k| format!("{k}:{{}}")).collect::<Vec<_>>().join(" "))
+            format!(
+                "EXPOSE map[{}]",
+                keys.iter()
+                    .map(|k| format!("{k}:{{}}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
         }
         Instruction::User(u) => {
             let user = scope.word(config, u, origin)?;
@@ -225,7 +231,10 @@ pub fn apply_metadata(
             for v in vols {
                 for w in scope.words(config, v, origin)? {
                     if w.trim().is_empty() {
-                        return Err(BuildError::instruction(origin, "VOLUME specified can not be an empty string"));
+                        return Err(BuildError::instruction(
+                            origin,
+                            "VOLUME specified can not be an empty string",
+                        ));
                     }
                     all.push(w);
                 }
@@ -247,7 +256,10 @@ pub fn apply_metadata(
             if !vars.cmd_set {
                 config.set_cmd(None);
             }
-            format!("ENTRYPOINT {}", serde_json::to_string(&argv).unwrap_or_default())
+            format!(
+                "ENTRYPOINT {}",
+                serde_json::to_string(&argv).unwrap_or_default()
+            )
         }
         Instruction::Healthcheck(h) => {
             config.set_healthcheck(healthcheck_json(h, vars));
@@ -258,15 +270,17 @@ pub fn apply_metadata(
         }
         Instruction::StopSignal(s) => {
             let sig = scope.word(config, s, origin)?;
-            crate::runtime::container::oci::parse_signal(&sig).map_err(|_| {
-                BuildError::instruction(origin, format!("invalid signal {sig:?}"))
-            })?;
+            crate::runtime::container::oci::parse_signal(&sig)
+                .map_err(|_| BuildError::instruction(origin, format!("invalid signal {sig:?}")))?;
             config.set_stop_signal(&sig);
             format!("STOPSIGNAL {sig}")
         }
         Instruction::Shell(shell) => {
             if shell.is_empty() {
-                return Err(BuildError::instruction(origin, "SHELL requires at least one argument"));
+                return Err(BuildError::instruction(
+                    origin,
+                    "SHELL requires at least one argument",
+                ));
             }
             config.set_shell(shell);
             vars.shell = shell.clone();

@@ -83,9 +83,9 @@ pub enum Mount {
 impl Mount {
     pub fn target(&self) -> &str {
         match self {
-            Mount::Cache { target, .. } | Mount::Tmpfs { target, .. } | Mount::Bind { target, .. } => {
-                target
-            }
+            Mount::Cache { target, .. }
+            | Mount::Tmpfs { target, .. }
+            | Mount::Bind { target, .. } => target,
         }
     }
 }
@@ -118,7 +118,11 @@ pub fn parse_mount(spec: &str, workdir: &str, origin: &Origin) -> Result<Mount> 
     let target = super::dest_path(workdir, &target)
         .trim_end_matches('/')
         .to_string();
-    let target = if target.is_empty() { "/".into() } else { target };
+    let target = if target.is_empty() {
+        "/".into()
+    } else {
+        target
+    };
     Ok(match kind.as_str() {
         "cache" => Mount::Cache {
             id: id.unwrap_or_else(|| target.clone()),
@@ -173,10 +177,17 @@ mod tests {
         let vars = StageVars::new(&ImageConfig::scratch());
         assert_eq!(
             command(&run("<<EOF", vec![doc("EOF", "echo a\necho b\n")]), &vars),
-            Command::Argv(vec!["/bin/sh".into(), "-c".into(), "echo a\necho b\n".into()])
+            Command::Argv(vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "echo a\necho b\n".into()
+            ])
         );
         assert_eq!(
-            command(&run("<<'EOF'", vec![doc("EOF", "#!/bin/sh\necho hi\n")]), &vars),
+            command(
+                &run("<<'EOF'", vec![doc("EOF", "#!/bin/sh\necho hi\n")]),
+                &vars
+            ),
             Command::Script {
                 path: "/dev/pipes/EOF".into(),
                 body: "#!/bin/sh\necho hi\n".into()
@@ -184,7 +195,11 @@ mod tests {
         );
         assert_eq!(
             command(&run("cat <<EOF > /f", vec![doc("EOF", "x\n")]), &vars),
-            Command::Argv(vec!["/bin/sh".into(), "-c".into(), "cat <<EOF > /f\nx\nEOF".into()])
+            Command::Argv(vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "cat <<EOF > /f\nx\nEOF".into()
+            ])
         );
         assert_eq!(
             command(&run("echo hi", vec![]), &vars),
