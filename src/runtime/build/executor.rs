@@ -75,6 +75,10 @@ fn now() -> String {
 /// What a filesystem step does when it is not cached: produce a layer (or nothing).
 type Exec<'e> = Box<dyn FnOnce(&Vertex) -> Result<Option<StoredLayer>> + 'e>;
 
+/// A second cache key from the content of a step's sources, computed only when the first one
+/// (from the identity of its inputs) misses: `COPY --from` a stage that changed elsewhere.
+type AltKey<'e> = Box<dyn FnOnce() -> Result<CacheKey> + 'e>;
+
 /// The state of a stage while its instructions run.
 struct StageRun<'a> {
     s: &'a Session<'a>,
@@ -314,57 +318,88 @@ impl<'a> StageRun<'a> {
         }
     }
 
-    /// A filesystem step: reuse the cached layer for `key`, else `exec` it and record it.
+    /// A filesystem step: reuse the cached layer for `key` (or, when given, for the content key
+    /// `alt` computes on a miss), else `exec` it and record it under both keys.
     fn fs_step(
         &mut self,
         ins: &Located<Instruction>,
         key: CacheKey,
+        alt: Option<AltKey<'_>>,
         history: String,
         exec: Exec<'_>,
     ) -> Result<()> {
         let label = self.next_label();
         let vertex = self.s.reporter.vertex(label.as_deref(), &ins.source);
-        let cached = if self.s.req.no_cache {
-            None
-        } else {
-            self.s.cache.get(&self.s.builder.store, &key)
-        };
-        let rec = match cached {
-            Some(rec) => {
-                vertex.cached();
-                rec
-            }
-            None => match exec(&vertex) {
-                Ok(layer) => {
-                    let rec = CacheRecord {
-                        size: layer.as_ref().map_or(0, |l| l.size),
-                        diff_id: layer.map(|l| l.diff_id),
-                        created: now(),
-                    };
-                    self.s.cache.put(&key, &rec)?;
+        match self.lookup_or_exec(&vertex, &key, alt, exec) {
+            Ok(rec) => {
+                if rec.1 {
+                    vertex.cached();
+                } else {
                     vertex.done();
-                    rec
                 }
-                Err(e) => {
-                    vertex.failed(&error_line(&e));
-                    return Err(e);
-                }
-            },
+                self.record(rec.0, history);
+                Ok(())
+            }
+            Err(e) => {
+                vertex.failed(&error_line(&e));
+                Err(e)
+            }
+        }
+    }
+
+    /// The step's record and whether it came from the cache.
+    fn lookup_or_exec(
+        &self,
+        vertex: &Vertex,
+        key: &CacheKey,
+        alt: Option<AltKey<'_>>,
+        exec: Exec<'_>,
+    ) -> Result<(CacheRecord, bool)> {
+        let cache = &self.s.cache;
+        let store = &self.s.builder.store;
+        let use_cache = !self.s.req.no_cache;
+        if use_cache && let Some(rec) = cache.get(store, key) {
+            return Ok((rec, true));
+        }
+        let alt = alt.map(|f| f()).transpose()?;
+        if use_cache
+            && let Some(a) = &alt
+            && let Some(rec) = cache.get(store, a)
+        {
+            cache.put(key, &rec)?;
+            return Ok((rec, true));
+        }
+        let layer = exec(vertex)?;
+        let rec = CacheRecord {
+            size: layer.as_ref().map_or(0, |l| l.size),
+            diff_id: layer.map(|l| l.diff_id),
+            created: now(),
         };
+        cache.put(key, &rec)?;
+        if let Some(a) = &alt {
+            cache.put(a, &rec)?;
+        }
+        Ok((rec, false))
+    }
+
+    /// Apply a step's record: its layer, history entry and the new filesystem state key, which
+    /// depends on the layer's content only (two ways to the same files are the same state).
+    fn record(&mut self, rec: CacheRecord, history: String) {
         if let Some(d) = &rec.diff_id {
             self.st.add_layer(&StoredLayer {
                 diff_id: d.clone(),
                 size: rec.size,
             });
             self.st.last_created = rec.created.clone();
+            self.st.key = KeyBuilder::new("state", Some(&self.st.key))
+                .str(d.as_str())
+                .finish();
         }
         self.st.config.push_history(&History {
             created: rec.created,
             created_by: history,
             empty_layer: rec.diff_id.is_none(),
         });
-        self.st.key = key;
-        Ok(())
     }
 
     fn workdir(&mut self, ins: &Located<Instruction>, w: &str, origin: &Origin) -> Result<()> {
@@ -389,7 +424,7 @@ impl<'a> StageRun<'a> {
             s.commit_overlay(&mut ovl)
         });
         let history = format!("WORKDIR {}", self.st.config.working_dir());
-        self.fs_step(ins, key, history, exec)
+        self.fs_step(ins, key, None, history, exec)
     }
 
     fn run(&mut self, ins: &Located<Instruction>, r: &Run, origin: &Origin) -> Result<()> {
@@ -457,7 +492,7 @@ impl<'a> StageRun<'a> {
                 origin,
             )
         });
-        self.fs_step(ins, key, history, exec)
+        self.fs_step(ins, key, None, history, exec)
     }
 
     /// What a `--mount` contributes to the step's cache key.
@@ -624,7 +659,7 @@ impl<'a> StageRun<'a> {
             None => Source::Context(&self.s.context),
             Some(f) => self.source(f, origin)?,
         };
-        let mut key = KeyBuilder::new(
+        let key = KeyBuilder::new(
             if c.add { "add" } else { "copy" },
             (!c.link).then_some(&self.st.key),
         )
@@ -641,6 +676,7 @@ impl<'a> StageRun<'a> {
         let mut h = Sha256::new();
         let extra_sel = copy::select(&extra_tree, &extra_sources, origin)?;
         copy::checksum(&extra_tree, &extra_sel, &mut h)?;
+        let (h_extra, key_base) = (h.clone(), key.clone());
         let main_sel = match &main {
             Source::Context(tree) => {
                 let mut sel = copy::select(tree, &local, origin)?;
@@ -659,8 +695,23 @@ impl<'a> StageRun<'a> {
                 None
             }
         };
-        key = key.field(&h.finalize());
-        let key = key.finish();
+        let key = key.field(&h.finalize()).finish();
+        let s = self.s;
+        let alt: Option<AltKey<'_>> = match &main {
+            Source::Layers { layers, .. } => {
+                let (layers, local) = (layers.clone(), local.clone());
+                Some(Box::new(move || {
+                    let view = Overlay::read_only(&s.scratch, &s.lower_dirs(&layers))?;
+                    let tree = SourceTree::rootfs(&view.merged());
+                    let sel = copy::select(&tree, &local, origin)?;
+                    let mut h = h_extra;
+                    h.update(b"content");
+                    copy::checksum(&tree, &sel, &mut h)?;
+                    Ok(key_base.field(&h.finalize()).finish())
+                }))
+            }
+            Source::Context(_) => None,
+        };
         let history = format!("{} # buildkit", ins.source);
         let lowers = if c.link {
             Vec::new()
@@ -701,7 +752,7 @@ impl<'a> StageRun<'a> {
             }
             s.commit_overlay(&mut ovl)
         });
-        self.fs_step(ins, key, history, exec)
+        self.fs_step(ins, key, alt, history, exec)
     }
 }
 
