@@ -142,8 +142,9 @@ impl BuildCache {
         Ok(out)
     }
 
-    /// Drop records: all of them with `all`, else those whose layer no image uses (or that is
-    /// gone); then collect the store's garbage. Returns how many records went.
+    /// Drop records: all of them with `all` (and the `RUN --mount=type=cache` directories),
+    /// else those whose layer no image uses (or that is gone); then collect the store's
+    /// garbage. Returns how many records went.
     pub fn prune(&self, store: &ImageStore, all: bool) -> Result<usize> {
         let used: std::collections::BTreeSet<Digest> = if all {
             Default::default()
@@ -161,6 +162,12 @@ impl BuildCache {
             if !keep {
                 fs::remove_file(&path).at(&path)?;
                 removed += 1;
+            }
+        }
+        if all && let Some(state_root) = store.root().parent() {
+            let mounts = state_root.join("build").join("mounts");
+            if mounts.is_dir() {
+                fs::remove_dir_all(&mounts).at(&mounts)?;
             }
         }
         store.gc()?;

@@ -629,7 +629,7 @@ impl<'a> StageRun<'a> {
         let mut extra_sources = Vec::new();
         for (name, content, expand) in &c.heredocs {
             let body = if *expand {
-                word(content)?
+                self.scope.heredoc(&self.st.config, content, origin)?
             } else {
                 content.clone()
             };
@@ -878,8 +878,9 @@ impl Session<'_> {
             .scratch
             .join(crate::runtime::image::layout::unique_name("upper"));
         let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
-        let sandbox = self.sandbox();
-        let result = sandbox.run(&spec, network.as_deref(), &upper, &mut |line| {
+        let sandbox = self.sandbox()?;
+        let cancelled = || self.stopped();
+        let result = sandbox.run(&spec, network.as_deref(), &upper, &cancelled, &mut |line| {
             vertex.output(line);
             if tail.len() == 20 {
                 tail.pop_front();

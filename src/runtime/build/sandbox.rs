@@ -22,6 +22,8 @@ use crate::runtime::network::{Attachment, HostsFile, hosts_file, netns};
 
 /// Label on build containers (so they can be told apart and swept).
 pub const BUILD_LABEL: &str = "io.rcompose.build";
+/// The pid of the build that runs the container (a dead one left it behind).
+pub const BUILD_PID_LABEL: &str = "io.rcompose.build.pid";
 
 /// Paths the runtime mounts over, which it creates in the rootfs when missing.
 const MOUNT_POINTS: &[&str] = &[
@@ -100,6 +102,7 @@ impl Sandbox<'_> {
         spec: &StepSpec,
         network: Option<&BuildNetwork>,
         upper_dest: &Path,
+        cancelled: &(dyn Fn() -> bool + Sync),
         on_line: &mut dyn FnMut(&str),
     ) -> Result<StepResult> {
         let name = format!("rcompose-build-{}", random_suffix()?);
@@ -139,17 +142,10 @@ impl Sandbox<'_> {
         let id = self.containers.create(&container)?;
         cleanup.id = Some(id.clone());
         self.containers.start(&id)?;
-        let logs = self.containers.logs(
-            &id,
-            &LogOptions {
-                follow: true,
-                ..LogOptions::default()
-            },
-        )?;
-        for entry in logs {
-            on_line(entry.log.strip_suffix('\n').unwrap_or(&entry.log));
+        let exit_code = self.follow(&id, cancelled, on_line)?;
+        if cancelled() {
+            return Err(BuildError::Interrupted);
         }
-        let exit_code = self.containers.wait(&id)?;
         let upper = self.containers.layout().container(&id).upper();
         fs::rename(&upper, upper_dest).at(upper_dest)?;
         drop(cleanup);
@@ -157,6 +153,43 @@ impl Sandbox<'_> {
         Ok(StepResult {
             exit_code,
             upper: upper_dest.to_path_buf(),
+        })
+    }
+
+    /// Stream the step's output until it exits; its exit code. A watcher kills the step as
+    /// soon as the build is cancelled (Ctrl-C), so a long RUN does not hold the build up.
+    fn follow(
+        &self,
+        id: &str,
+        cancelled: &(dyn Fn() -> bool + Sync),
+        on_line: &mut dyn FnMut(&str),
+    ) -> Result<i32> {
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    if cancelled() {
+                        let _ = self.containers.kill(id, "SIGKILL");
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+            });
+            let result = (|| {
+                let logs = self.containers.logs(
+                    id,
+                    &LogOptions {
+                        follow: true,
+                        ..LogOptions::default()
+                    },
+                )?;
+                for entry in logs {
+                    on_line(entry.log.strip_suffix('\n').unwrap_or(&entry.log));
+                }
+                Ok(self.containers.wait(id)?)
+            })();
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            result
         })
     }
 
@@ -182,6 +215,8 @@ impl Sandbox<'_> {
         c.network = network.clone();
         c.mounts = spec.mounts.clone();
         c.labels.insert(BUILD_LABEL.into(), "1".into());
+        c.labels
+            .insert(BUILD_PID_LABEL.into(), std::process::id().to_string());
         let extra_hosts = spec
             .extra_hosts
             .iter()
@@ -199,6 +234,37 @@ impl Sandbox<'_> {
             &fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
         ));
         c
+    }
+}
+
+impl Sandbox<'_> {
+    /// Remove what killed builds left: their step containers, endpoints and namespaces.
+    pub fn sweep(&self, network: Option<&crate::runtime::network::NetworkManager>) -> Result<()> {
+        for info in self.containers.list()? {
+            let labels = &info.spec.labels;
+            if !labels.contains_key(BUILD_LABEL) {
+                continue;
+            }
+            let alive = labels
+                .get(BUILD_PID_LABEL)
+                .is_some_and(|p| Path::new("/proc").join(p).exists());
+            if alive {
+                continue;
+            }
+            let name = info.spec.name.clone();
+            let _ = self.containers.remove(
+                &info.state.id,
+                RemoveOptions {
+                    force: true,
+                    volumes: true,
+                },
+            );
+            if let Some(n) = network {
+                let _ = n.detach(&name, None);
+            }
+            let _ = netns::remove(&self.netns_dir.join(&name));
+        }
+        Ok(())
     }
 }
 

@@ -49,6 +49,7 @@ pub struct Session<'a> {
     pub cancel: &'a AtomicBool,
     /// Set when a stage failed: the others stop at their next step.
     pub failed: AtomicBool,
+    swept: AtomicBool,
     pub results: Mutex<BTreeMap<usize, Arc<StageResult>>>,
     images: Mutex<BTreeMap<String, LocalImage>>,
     network: Mutex<Option<Arc<BuildNetwork>>>,
@@ -89,6 +90,7 @@ impl<'a> Session<'a> {
             cache_mounts,
             cancel,
             failed: AtomicBool::new(false),
+            swept: AtomicBool::new(false),
             results: Mutex::new(BTreeMap::new()),
             images: Mutex::new(BTreeMap::new()),
             network: Mutex::new(None),
@@ -103,11 +105,16 @@ impl<'a> Session<'a> {
         self.results.lock().ok()?.get(&index).cloned()
     }
 
-    pub fn sandbox(&self) -> Sandbox<'_> {
-        Sandbox {
+    /// The RUN sandbox; the first call of a build sweeps what killed builds left behind.
+    pub fn sandbox(&self) -> Result<Sandbox<'_>> {
+        let sandbox = Sandbox {
             containers: &self.builder.containers,
             netns_dir: self.builder.run_root.join("netns"),
+        };
+        if !self.swept.swap(true, Ordering::SeqCst) {
+            sandbox.sweep(Some(&self.builder.network))?;
         }
+        Ok(sandbox)
     }
 
     /// The build network, created on first use and held until the build ends.

@@ -151,6 +151,39 @@ mod tests {
     }
 
     #[test]
+    fn dependencies_follow_from_copy_from_and_mounts() {
+        let df = crate::runtime::build::dockerfile::parse(
+            "ARG BASE=base\n\
+             FROM busybox AS base\n\
+             FROM ${BASE} AS deps\n\
+             FROM busybox AS tools\n\
+             FROM busybox AS unused\n\
+             FROM scratch\n\
+             COPY --from=deps /a /a\n\
+             COPY --from=2 /t /t\n\
+             RUN --mount=type=bind,from=tools,target=/x true\n\
+             COPY --from=docker.io/library/alpine /etc/os-release /\n",
+        )
+        .unwrap();
+        let expand = |s: &str| s.replace("${BASE}", "base");
+        let deps = dependencies(&df, &expand);
+        assert_eq!(deps[1], BTreeSet::from([0]));
+        assert_eq!(deps[4], BTreeSet::from([1, 2]));
+        let target = target_index(&df, None).unwrap();
+        assert_eq!(
+            build_order(&deps, target),
+            Ok(vec![0, 1, 2, 4]),
+            "unused is skipped"
+        );
+        assert_eq!(target_index(&df, Some("TOOLS")), Some(2));
+        assert_eq!(target_index(&df, Some("nope")), None);
+        assert_eq!(resolve(&df, "Deps", None), StageRef::Stage(1));
+        assert_eq!(resolve(&df, "4", Some(4)), StageRef::Other("4".into()));
+        assert_eq!(display_name(&df, 4), "stage-4");
+        assert_eq!(display_name(&df, 0), "base");
+    }
+
+    #[test]
     fn mount_from_is_found() {
         assert_eq!(
             mount_from("type=bind,from=build,source=/out,target=/in"),

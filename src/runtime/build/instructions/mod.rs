@@ -53,6 +53,15 @@ impl Scope {
         })
     }
 
+    /// Expand a COPY/ADD heredoc body: variables only, quotes kept.
+    pub fn heredoc(&self, config: &ImageConfig, text: &str, origin: &Origin) -> Result<String> {
+        let lookup = self.lookup(config);
+        dockerfile::expand_heredoc(text, &lookup).map_err(|error| BuildError::Expand {
+            origin: origin.clone(),
+            error,
+        })
+    }
+
     /// Expand and split into words (EXPOSE, VOLUME).
     pub fn words(&self, config: &ImageConfig, text: &str, origin: &Origin) -> Result<Vec<String>> {
         let lookup = self.lookup(config);
