@@ -4,7 +4,7 @@
 //!
 //! * [`project`]: the loaded project plus its resolved networks and volumes.
 //! * [`labels`], [`service_spec`], [`resources`]: pure mapping from the Compose model.
-//! * [`images`]: which image each service runs (pull policy, `--pull`).
+//! * [`images`]: which image each service runs (pull policy, `--pull`); [`build`]: building them.
 //! * [`observe`]: the project's containers as the runtime has them.
 //! * [`container`]: one container's life: netns, network attachment, ports, create/start/stop/rm.
 //! * [`gate`]: `depends_on` conditions, reacting to state changes as they happen.
@@ -12,6 +12,7 @@
 //! * [`lock`]: one command at a time per project.
 //! * [`push`], [`prune`]: `push` of service images and `image prune`.
 
+pub mod build;
 pub mod container;
 pub mod down;
 pub mod error;
