@@ -1,6 +1,7 @@
 //! The `rcompose` command line: clap definitions of docker compose's global flags and
 //! subcommands, each subcommand a thin layer over the pipeline stages.
 
+mod build;
 mod config;
 mod container;
 mod cp;
@@ -139,6 +140,8 @@ pub enum Command {
     /// Run single containers of the bundled runtime
     #[command(subcommand)]
     Container(container::ContainerCommand),
+    /// Build or rebuild services
+    Build(build::BuildArgs),
     /// Create and start containers
     Up(up::UpArgs),
     /// Creates containers for a service
@@ -247,6 +250,7 @@ pub fn main() -> ExitCode {
     let g = &cli.global;
     let coded = match &cli.command {
         Command::Container(cmd) => Some(container::run(g, cmd)),
+        Command::Build(a) => Some(build::build(g, a)),
         Command::Up(a) => Some(up::up(g, a)),
         Command::Create(a) => Some(up::create(g, a)),
         Command::Down(a) => Some(lifecycle::down(g, a)),

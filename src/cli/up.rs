@@ -175,6 +175,7 @@ pub fn create(global: &GlobalArgs, args: &CreateArgs) -> anyhow::Result<i32> {
         no_recreate: args.no_recreate,
         remove_orphans: args.remove_orphans,
         pull: pull_policy(args.pull.as_deref())?,
+        build: super::build::up_build(args.build, args.no_build, false),
         no_start: true,
         ..UpOptions::default()
     };
@@ -223,6 +224,7 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<i32> {
         renew_anon_volumes: args.renew_anon_volumes,
         remove_orphans: args.remove_orphans,
         pull: pull_policy(args.pull.as_deref())?,
+        build: super::build::up_build(args.build, args.no_build, false),
         wait: args.wait,
         wait_timeout: args.wait_timeout.map(Duration::from_secs),
         timeout: session::seconds(args.timeout),
@@ -244,6 +246,9 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<i32> {
     let began = chrono::Utc::now();
     let result = s.engine.up(&s.ctx, &opts);
     s.engine.progress().finish();
+    if let Err(e) = &result {
+        super::build::report_failure(&s.ctx, e);
+    }
     let report = result?;
     if detach || args.no_start {
         return Ok(0);

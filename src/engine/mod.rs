@@ -4,7 +4,7 @@
 //!
 //! * [`project`]: the loaded project plus its resolved networks and volumes.
 //! * [`labels`], [`service_spec`], [`resources`]: pure mapping from the Compose model.
-//! * [`images`]: which image each service runs (pull policy, `--pull`).
+//! * [`images`]: which image each service runs (pull policy, `--pull`); [`build`]: building them.
 //! * [`observe`]: the project's containers as the runtime has them.
 //! * [`container`]: one container's life: netns, network attachment, ports, create/start/stop/rm.
 //! * [`gate`]: `depends_on` conditions, reacting to state changes as they happen.
@@ -13,6 +13,7 @@
 //! * [`push`], [`prune`]: `push` of service images and `image prune`.
 //! * [`watch`]: the `develop.watch` dev loop.
 
+pub mod build;
 pub mod container;
 pub mod down;
 pub mod error;
