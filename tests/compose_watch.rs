@@ -376,7 +376,6 @@ fn initial_sync_copies_what_changed_before_the_watch() {
 }
 
 #[test]
-#[ignore = "waits on the image builder (branch wt-builder) reaching main"]
 fn rebuild_builds_a_new_image_and_recreates_the_container() {
     require_root!();
     let env = ComposeEnv::new(
@@ -408,6 +407,9 @@ services:
     assert_ne!(before[0]["ID"], after[0]["ID"], "a new container");
     let images = env.ok(&["images", "--format", "json"]);
     assert!(images.contains("wbuild"), "{images}");
+    // `--prune` (on by default): the replaced image, now untagged and unused, is gone.
+    let store = env.ok(&["image", "ls"]);
+    assert!(!store.contains("<none>"), "{store}");
     let (_, out) = s.interrupt();
     assert!(
         out.contains("Rebuilding service(s) [\"app\"] after changes were detected..."),

@@ -376,15 +376,8 @@ fn start_watch(
         engine: engine.clone(),
         ctx: ctx.clone(),
     };
-    let progress = super::watch::rebuild_progress(global, false)?;
-    let w = super::watch::start(
-        engine,
-        ctx,
-        &args.services,
-        true,
-        progress,
-        std::sync::Arc::new(out),
-    )?;
+    let opts = super::watch::options(global, &args.services, true, false)?;
+    let w = engine.watch(ctx, &opts, std::sync::Arc::new(out))?;
     follow.keep_alive(true);
     let stopper = w.stopper();
     Ok((stopper, std::thread::spawn(move || w.run())))

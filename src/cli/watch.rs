@@ -55,25 +55,22 @@ pub fn watch(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<i32> {
         session::progress(global, "Running")?,
     )?;
     if !args.no_up {
+        // Services with a build and a develop section are built each time, as docker
+        // compose does (cached steps cost milliseconds).
         let opts = UpOptions {
             services: Vec::new(),
             named: args.services.clone(),
+            build: super::build::up_build(true, false, args.quiet),
             ..UpOptions::default()
         };
         let r = s.engine.up(&s.ctx, &opts);
         s.engine.progress().finish();
         r?;
     }
-    let progress = rebuild_progress(global, args.quiet)?;
-    let ctx = Arc::new(s.ctx);
-    let running = start(
-        &s.engine,
-        ctx,
-        &args.services,
-        args.prune,
-        progress,
-        Arc::new(PlainOutput),
-    )?;
+    let opts = options(global, &args.services, args.prune, args.quiet)?;
+    let running = s
+        .engine
+        .watch(Arc::new(s.ctx), &opts, Arc::new(PlainOutput))?;
     let stopper = running.stopper();
     let engine = s.engine.clone();
     // Ctrl-C ends the watch once the actions under way are done; a second one at once.
@@ -98,22 +95,21 @@ pub fn rebuild_progress(global: &GlobalArgs, quiet: bool) -> anyhow::Result<Arc<
     }
 }
 
-/// Starts watching `services` (all with a `develop.watch` section when empty).
-pub fn start(
-    engine: &Engine,
-    ctx: Arc<ProjectContext>,
+/// The watch's options: `services` (all with a `develop.watch` section when empty), rebuilds
+/// shown on stderr unless `quiet`.
+pub fn options(
+    global: &GlobalArgs,
     services: &[String],
     prune: bool,
-    progress: Arc<dyn ProgressSink>,
-    out: Arc<dyn WatchOutput>,
-) -> anyhow::Result<crate::engine::watch::Watch> {
-    let opts = WatchOptions {
+    quiet: bool,
+) -> anyhow::Result<WatchOptions> {
+    Ok(WatchOptions {
         services: services.to_vec(),
         prune,
         timings: Timings::default(),
-        progress,
-    };
-    Ok(engine.watch(ctx, &opts, out)?)
+        progress: rebuild_progress(global, quiet)?,
+        build: super::build::up_build(true, false, quiet),
+    })
 }
 
 /// `up --watch`: the watch's lines go among the container logs (docker compose's `⦿` prefix),

@@ -18,6 +18,7 @@ use super::WatchOutput;
 use super::rules::{Mapping, Rule, RuleSet};
 use super::sync::{self, SyncItem};
 use crate::compose::model::{ServiceHook, WatchAction};
+use crate::engine::build::{BuildPolicy, UpBuild};
 use crate::engine::observe::ProjectContainer;
 use crate::engine::up::UpOptions;
 use crate::engine::{Engine, EngineError, ProjectContext};
@@ -75,6 +76,8 @@ pub struct Actions {
     pub out: Arc<dyn WatchOutput>,
     /// `--prune`: drop the images a rebuild left dangling.
     pub prune: bool,
+    /// How rebuilds build (its policy is forced to "always"; its output is the build log).
+    pub build: UpBuild,
 }
 
 /// An action that failed; the watch goes on.
@@ -267,30 +270,55 @@ impl Actions {
         Ok(())
     }
 
+    /// `up --build` of this service alone, its containers recreated (dependencies untouched).
     fn rebuild(&self, service: &str) -> Result<(), ActionError> {
         self.out.log(&format!(
             "Rebuilding service(s) [{service:?}] after changes were detected..."
         ));
+        let old_images: BTreeSet<String> = self
+            .containers(service)?
+            .iter()
+            .filter_map(|c| c.labels.image_id.clone())
+            .collect();
         let opts = UpOptions {
             services: vec![service.to_string()],
             named: vec![service.to_string()],
             no_deps: true,
             force_recreate: true,
+            build: UpBuild {
+                policy: BuildPolicy::Always,
+                ..self.build.clone()
+            },
             ..UpOptions::default()
         };
         let since = chrono::Utc::now();
         let result = self.loud.up(&self.ctx, &opts);
         self.loud.progress().finish();
-        match result {
-            Ok(_) => {
-                self.out
-                    .log(&format!("service(s) [{service:?}] successfully built"));
-                self.out.containers_changed(service, since);
-                Ok(())
-            }
-            Err(e) => {
-                self.out.log(&format!("Build failed. Error: {e}"));
-                Err(e.into())
+        if let Err(e) = result {
+            self.out.log(&format!("Build failed. Error: {e}"));
+            return Err(e.into());
+        }
+        self.out
+            .log(&format!("service(s) [{service:?}] successfully built"));
+        self.out.containers_changed(service, since);
+        if self.prune {
+            self.prune_replaced(&old_images);
+        }
+        Ok(())
+    }
+
+    /// Removes the images the rebuilt containers ran before, when nothing refers to them any
+    /// more (untagged, no container holds them): docker compose's `--prune`, limited to the
+    /// images this watch replaced.
+    fn prune_replaced(&self, old: &BTreeSet<String>) {
+        let images = &self.quiet.images;
+        for id in old {
+            let Ok(Some(img)) = images.resolve(id) else {
+                continue;
+            };
+            let unused = images.holders(&img.id).is_ok_and(|h| h.is_empty());
+            if img.references.is_empty() && unused {
+                let _ = images.remove(id, false);
             }
         }
     }

@@ -58,6 +58,8 @@ pub struct WatchOptions {
     /// Progress of rebuilds (recreated containers); syncs and restarts report through the
     /// watch log only.
     pub progress: Arc<dyn ProgressSink>,
+    /// How rebuilds build: options and where the build log goes (`None`: `--quiet`).
+    pub build: crate::engine::build::UpBuild,
 }
 
 /// A watch that could not start.
@@ -129,6 +131,7 @@ impl Engine {
             rules: rules.clone(),
             out,
             prune: opts.prune,
+            build: opts.build.clone(),
         };
         let mut watch = Watch::new(rules, actions, opts.timings)?;
         watch.watch_roots()?;
