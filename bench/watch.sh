@@ -57,6 +57,11 @@ rc() {
   RCOMPOSE_CGROUP_PARENT=rcompose-watchbench RCOMPOSE_ADDRESS_POOLS="${RC_POOLS:-10.252.0.0/16/24}" \
     "$RC" --root "$WORK/state" --run-root "$WORK/run" -p watchbench-rc "$@"
 }
+# rc_exec: the same, replacing the (background) subshell, so that $! is rcompose itself.
+rc_exec() {
+  RCOMPOSE_CGROUP_PARENT=rcompose-watchbench RCOMPOSE_ADDRESS_POOLS="${RC_POOLS:-10.252.0.0/16/24}" \
+    exec "$RC" --root "$WORK/state" --run-root "$WORK/run" -p watchbench-rc "$@"
+}
 
 # make_project DIR: the polling service and its sync rule.
 make_project() {
@@ -132,7 +137,7 @@ run_rcompose() {
   local dir="$WORK/rc"; make_project "$dir"; cd "$dir"
   rc image load -i "$lab/images/busybox-docker.tar" >/dev/null
   say "rcompose: $RC"
-  rc watch > "$WORK/rc-watch.log" 2>&1 & WATCH_PID=$!
+  rc_exec watch > "$WORK/rc-watch.log" 2>&1 & WATCH_PID=$!
   wait_for "$WORK/rc-watch.log" "Watch enabled"
   edit "$dir" "$GAP_RC" "$WORK/rc-writes"
   sleep 1
