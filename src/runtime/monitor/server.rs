@@ -135,13 +135,7 @@ impl Monitor {
     /// Sets up the monitor: signals, socket, state, rootfs, volumes and the OCI bundle.
     pub fn new(layout: Layout, id: &str) -> Result<Self> {
         let paths = layout.container(id);
-        let stored: StoredSpec = serde_json::from_slice(
-            &fs::read(paths.spec()).ctx("read container spec", paths.spec())?,
-        )
-        .map_err(|e| ContainerError::CorruptState {
-            path: paths.spec(),
-            reason: e.to_string(),
-        })?;
+        let stored = StoredSpec::load(&paths.spec(), id)?;
         let mut state = ContainerState::load(&paths.state())?;
         state.monitor = ProcId::of(std::process::id() as i32);
         state.boot_id = crate::runtime::container::state::boot_id();
