@@ -4,12 +4,14 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
+use std::os::fd::AsFd;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::fcntl::{Flock, FlockArg, OFlag};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::unistd::pipe2;
 use serde::{Deserialize, Serialize};
 
@@ -91,6 +93,16 @@ pub trait Runtime: Send + Sync {
     fn logs(&self, id: &str, opts: &LogOptions) -> Result<LogIter>;
     /// Blocks until the container has exited for good (no restart pending); its exit code.
     fn wait(&self, id: &str) -> Result<i32>;
+}
+
+/// How long a command waits for another client's monitor to finish starting a container.
+const STARTUP_WAIT: Duration = Duration::from_secs(60);
+
+/// A live monitor on a container that is not (yet) running: the monitor is starting it.
+fn is_starting(state: &ContainerState) -> bool {
+    !state.status.needs_monitor()
+        && state.boot_id == super::state::boot_id()
+        && state.monitor.is_some_and(|m| m.is_alive())
 }
 
 /// The real runtime.
@@ -180,15 +192,7 @@ impl ContainerRuntime {
     }
 
     pub(super) fn load_stored(&self, id: &str) -> Result<StoredSpec> {
-        let p = self.layout.container(id).spec();
-        let data = fs::read(&p).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => ContainerError::NotFound(id.to_string()),
-            _ => ContainerError::io("read container spec", &p, e),
-        })?;
-        serde_json::from_slice(&data).map_err(|e| ContainerError::CorruptState {
-            path: p,
-            reason: e.to_string(),
-        })
+        StoredSpec::load(&self.layout.container(id).spec(), id)
     }
 
     /// Resolves an id, name or unique id prefix.
@@ -222,9 +226,18 @@ impl ContainerRuntime {
     }
 
     /// Loads the state, cleaning up after a dead monitor first. Caller holds the lock.
+    ///
+    /// A monitor still starting the container (for a client killed while waiting for it) is
+    /// waited for first: acting on a half-started container would race the monitor (a second
+    /// monitor on it, or its directory removed under it).
     fn reconcile_locked(&self, id: &str) -> Result<ContainerState> {
         let paths = self.layout.container(id);
-        let state = ContainerState::load(&paths.state())?;
+        let mut state = ContainerState::load(&paths.state())?;
+        let until = Instant::now() + STARTUP_WAIT;
+        while is_starting(&state) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+            state = ContainerState::load(&paths.state())?;
+        }
         if cleanup::monitor_alive(&state, &paths) {
             return Ok(state);
         }
@@ -283,9 +296,7 @@ impl ContainerRuntime {
         let mut child = spawned.ctx("spawn monitor", self.monitor_exe.clone())?;
         // The intermediate exits right after forking the real monitor.
         let _ = child.wait();
-        let mut msg = String::new();
-        let mut f = fs::File::from(ready_r);
-        let _ = f.read_to_string(&mut msg);
+        let msg = self.read_ready(id, ready_r);
         let msg = msg.trim();
         if msg == "ok" {
             return Ok(());
@@ -301,6 +312,37 @@ impl ContainerRuntime {
             id: id.to_string(),
             message,
         })
+    }
+
+    /// The monitor's one-line startup report (empty if it died without one). A monitor killed
+    /// mid-startup can leave its container init, not yet exec'd, holding a copy of the pipe, so
+    /// EOF may never come: while waiting, a monitor found dead in the state file ends the wait.
+    fn read_ready(&self, id: &str, ready: OwnedFd) -> String {
+        let state = self.layout.container(id).state();
+        let monitor_died = || {
+            ContainerState::load(&state)
+                .ok()
+                .and_then(|s| s.monitor)
+                .is_some_and(|m| !m.is_alive())
+        };
+        let mut f = fs::File::from(ready);
+        let mut msg = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !msg.ends_with(b"\n") {
+            let mut fds = [PollFd::new(f.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::from(100u16)) {
+                Ok(0) if monitor_died() => break,
+                Ok(0) | Err(nix::Error::EINTR) => continue,
+                Err(_) => break,
+                Ok(_) => match f.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => msg.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                },
+            }
+        }
+        String::from_utf8_lossy(&msg).into_owned()
     }
 
     /// A container's anonymous volumes by target path (mounts and image-declared volumes).
@@ -475,8 +517,8 @@ impl Runtime for ContainerRuntime {
                 path: paths.spec(),
                 reason: e.to_string(),
             })?;
-        ContainerState::new_created(&id, &name).save(&tmp.join("state.json"))?;
-        super::state::write_atomic(&tmp.join("spec.json"), &data)?;
+        ContainerState::new_created(&id, &name).save_synced(&tmp.join("state.json"))?;
+        super::state::write_synced(&tmp.join("spec.json"), &data)?;
         fs::rename(&tmp, &paths.dir).ctx("rename container dir into place", &paths.dir)?;
         events::record(&self.layout.state_root, &id, &stored.spec, "create", &[]);
         Ok(id)
