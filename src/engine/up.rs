@@ -111,6 +111,7 @@ impl Limit {
 impl Engine {
     pub fn up(&self, ctx: &ProjectContext, opts: &UpOptions) -> Result<UpReport> {
         let _lock = self.lock(&ctx.name)?;
+        self.sweep();
         let graph = ServiceGraph::new(&ctx.project)?;
         let selected = selected_services(ctx, &opts.services)?;
         let images = self.resolve_images(selected.iter().copied(), opts.pull)?;
