@@ -112,6 +112,7 @@ impl Engine {
     pub fn up(&self, ctx: &ProjectContext, opts: &UpOptions) -> Result<UpReport> {
         let _lock = self.lock(&ctx.name)?;
         self.sweep();
+        self.await_stops(&ctx.name)?;
         let graph = ServiceGraph::new(&ctx.project)?;
         let selected = selected_services(ctx, &opts.services)?;
         let images = self.resolve_images(selected.iter().copied(), opts.pull)?;
