@@ -122,11 +122,10 @@ fn up_and_down_of_one_project_at_once_end_in_one_of_the_two_states() {
 fn ten_projects_up_and_down_at_once_on_one_root() {
     require_root!();
     let first = ComposeEnv::new("many", PAIR);
-    let mut envs = vec![first];
-    for _ in 1..10 {
-        let sib = envs[0].sibling("many", PAIR);
-        envs.push(sib);
-    }
+    // Dropped before `first`, whose directory holds everyone's state: each sibling's own
+    // `down` runs while that state is there.
+    let siblings: Vec<ComposeEnv> = (1..10).map(|_| first.sibling("many", PAIR)).collect();
+    let envs: Vec<&ComposeEnv> = std::iter::once(&first).chain(&siblings).collect();
     std::thread::scope(|s| {
         for env in &envs {
             s.spawn(move || env.ok(&["up", "-d", "--wait"]));

@@ -105,11 +105,12 @@ fn monitors_pss_mib(env: &ComposeEnv) -> (usize, f64) {
 #[test]
 fn two_hundred_containers_and_dns_and_a_published_port_still_answer() {
     require_root!();
-    let mut envs = vec![ComposeEnv::new("load", PROJECT)];
-    for _ in 1..PROJECTS {
-        let sib = envs[0].sibling("load", PROJECT);
-        envs.push(sib);
-    }
+    let first = ComposeEnv::new("load", PROJECT);
+    // Dropped before `first`, whose directory holds everyone's state.
+    let siblings: Vec<ComposeEnv> = (1..PROJECTS)
+        .map(|_| first.sibling("load", PROJECT))
+        .collect();
+    let envs: Vec<&ComposeEnv> = std::iter::once(&first).chain(&siblings).collect();
     let scale = format!("app={APPS}");
     let t = Instant::now();
     std::thread::scope(|s| {
@@ -130,7 +131,7 @@ fn two_hundred_containers_and_dns_and_a_published_port_still_answer() {
         ifnames.extend(residue::network_ifnames(env));
     }
     assert_eq!(running, 200);
-    let (monitors, pss) = envs.first().map(monitors_pss_mib).unwrap_or_default();
+    let (monitors, pss) = monitors_pss_mib(&first);
 
     // Bounded loops, loopback only: DNS on each project's gateway, HTTP on each published port.
     let sock = UdpSocket::bind("0.0.0.0:0").expect("udp");

@@ -253,9 +253,23 @@ impl ContainerRuntime {
     }
 
     pub(super) fn reconcile(&self, id: &str) -> Result<ContainerState> {
-        let paths = self.layout.container(id);
-        let _l = lock(&paths.lock())?;
-        self.reconcile_locked(id)
+        let _l = self.lock_container(id)?;
+        self.reconcile_locked(id).map_err(|e| self.vanished(id, e))
+    }
+
+    /// The container's flock; [`ContainerError::NotFound`] when another process removed it.
+    fn lock_container(&self, id: &str) -> Result<Flock<fs::File>> {
+        lock(&self.layout.container(id).lock()).map_err(|e| self.vanished(id, e))
+    }
+
+    /// `e`, or [`ContainerError::NotFound`] if the container's directory is gone: a container
+    /// removed by another process between listing and reading it is not an I/O error.
+    fn vanished(&self, id: &str, e: ContainerError) -> ContainerError {
+        if self.layout.container(id).dir.exists() {
+            e
+        } else {
+            ContainerError::NotFound(id.to_string())
+        }
     }
 
     fn client(&self, id: &str, action: &'static str) -> Result<MonitorClient> {
@@ -375,7 +389,11 @@ impl ContainerRuntime {
     pub fn reconcile_all(&self) -> Result<()> {
         self.sweep_partial_dirs();
         for id in self.ids()? {
-            self.reconcile(&id)?;
+            match self.reconcile(&id) {
+                // Removed by another command since the listing.
+                Ok(_) | Err(ContainerError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }
@@ -528,8 +546,7 @@ impl Runtime for ContainerRuntime {
         // First, so the kernel's grace period overlaps everything up to the cgroup attach.
         let _warm = self.warmer.hold();
         let id = self.resolve(key)?;
-        let paths = self.layout.container(&id);
-        let _l = lock(&paths.lock())?;
+        let _l = self.lock_container(&id)?;
         let state = self.reconcile_locked(&id)?;
         match state.status {
             Status::Running | Status::Restarting => return Ok(()),
@@ -608,7 +625,7 @@ impl Runtime for ContainerRuntime {
             }
             self.stop(&id, Some(Duration::ZERO))?;
         }
-        let _l = lock(&paths.lock())?;
+        let _l = self.lock_container(&id)?;
         let state = self.reconcile_locked(&id)?;
         if state.status.needs_monitor() {
             return Err(ContainerError::InvalidState {
