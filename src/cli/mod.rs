@@ -15,12 +15,14 @@ pub mod output;
 mod port;
 mod project_images;
 mod ps;
+mod push;
 mod run;
 mod scale;
 mod session;
 mod signals;
 mod stats;
 mod top;
+mod tty;
 mod up;
 mod volumes;
 mod wait;
@@ -164,6 +166,8 @@ pub enum Command {
     Exec(exec::ExecArgs),
     /// Pull service images
     Pull(image::PullArgs),
+    /// Push service images
+    Push(push::PushArgs),
     /// Copy files/folders between a service container and the local filesystem
     Cp(cp::CpArgs),
     /// Receive real time events from containers
@@ -279,6 +283,7 @@ pub fn main() -> ExitCode {
         Command::Config(args) => host(&cli.global).and_then(|h| config::run(&cli.global, &h, args)),
         Command::Image(cmd) => image::run(&cli.global, cmd),
         Command::Pull(args) => host(&cli.global).and_then(|h| image::pull(&cli.global, &h, args)),
+        Command::Push(args) => host(&cli.global).and_then(|h| push::push(&cli.global, &h, args)),
         Command::Version(args) => {
             version(args);
             Ok(())

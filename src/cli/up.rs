@@ -228,13 +228,16 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<i32> {
             }
         }
     });
+    // Attaching shows what the containers print from now on, not what an earlier run of the same
+    // container left in its log (docker compose attaches before it starts them).
+    let began = chrono::Utc::now();
     let result = s.engine.up(&s.ctx, &opts);
     s.engine.progress().finish();
     let report = result?;
     if detach || args.no_start {
         return Ok(0);
     }
-    attached(global, &s.engine, &s.ctx.name, args, &report, sig_rx)
+    attached(global, &s.engine, &s.ctx.name, args, &report, sig_rx, began)
 }
 
 fn attached(
@@ -244,6 +247,7 @@ fn attached(
     args: &UpArgs,
     report: &UpReport,
     sig_rx: mpsc::Receiver<u32>,
+    began: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<i32> {
     let wanted: BTreeSet<&str> = args.attach.iter().map(String::as_str).collect();
     let refused: BTreeSet<&str> = args.no_attach.iter().map(String::as_str).collect();
@@ -263,7 +267,7 @@ fn attached(
             color: session::log_color(global, args.no_color),
             strip: format!("{project}-"),
             tail: None,
-            since: None,
+            since: Some(began),
             until: None,
             banner: true,
         },

@@ -11,6 +11,7 @@
 //! * [`up`], [`down`], [`ops`]: the commands' engines.
 //! * [`lock`]: one command at a time per project.
 //! * [`sweep`]: reclaims what a killed command left without an owner (netns, endpoints, holds).
+//! * [`push`], [`prune`]: `push` of service images and `image prune`.
 
 pub mod container;
 pub mod down;
@@ -24,6 +25,8 @@ pub mod ops;
 pub mod procs;
 pub mod progress;
 pub mod project;
+pub mod prune;
+pub mod push;
 pub mod query;
 pub mod resources;
 pub mod run;

@@ -4,7 +4,8 @@
 //! image hold is taken just after it is created: a `kill -9` in between leaves them behind. The
 //! sweep puts them back in line with the containers that exist: it removes namespaces, endpoints,
 //! ports and file directories of containers that do not exist, drops holds of removed containers,
-//! takes the missing hold of an existing one, and removes image temp files of dead writers.
+//! takes the missing hold of an existing one, and removes image temp files of dead writers and
+//! name index entries of containers that do not exist.
 //!
 //! Creations in flight (of any project on this state root) hold the creation lock shared
 //! (`<run_root>/create.lock`, see [`Engine::creating`]); the sweep runs only when it gets the lock
@@ -41,6 +42,8 @@ pub struct Swept {
     pub files: Vec<PathBuf>,
     /// Image store temp files of dead writers.
     pub image_tmp: usize,
+    /// Name index entries of containers that do not exist.
+    pub names: Vec<String>,
 }
 
 fn open_lock(path: &Path) -> Result<File> {
@@ -114,6 +117,7 @@ impl Engine {
             }
         }
         swept.image_tmp = self.images.clean_tmp()?;
+        swept.names = self.containers.prune_names()?;
         Ok(Some(swept))
     }
 

@@ -7,6 +7,7 @@
 //!   container: logs, restarts, stop, pause, healthchecks and exec.
 //! - [`network`]: bridges, IPAM, veths, the embedded DNS, published ports and NAT, and the
 //!   `rcompose __netd` helper process.
+//! - [`build`]: the Dockerfile builder (parser, `.dockerignore`, executor).
 
 /// A diagnostic line on stderr that never panics (`eprintln!` does when the write fails): the
 /// helper processes' stderr is a file on the state disk, and a full disk must not take a monitor,
@@ -18,6 +19,7 @@ macro_rules! diag {
     }};
 }
 
+pub mod build;
 pub mod container;
 pub mod image;
 pub mod monitor;

@@ -81,10 +81,11 @@ pub fn project_residue(env: &ComposeEnv, ifnames: &BTreeSet<String>) -> Vec<Stri
 }
 
 /// State files a project leaves after `down -v`: containers (also half-created or half-removed
-/// ones), volumes, network allocations, image holds, temp files, the project's files.
+/// ones), container names, volumes, network allocations, image holds, temp files, the project's
+/// files.
 fn state_residue(env: &ComposeEnv) -> Vec<String> {
     let root = env.state_root();
-    let mut out: Vec<String> = ["containers", "volumes", "image/holds", "image/tmp"]
+    let mut out: Vec<String> = ["containers", "names", "volumes", "image/holds", "image/tmp"]
         .iter()
         .flat_map(|d| entries(&root.join(d)))
         .map(|p| format!("state {}", p.display()))

@@ -9,6 +9,7 @@ pub mod copy;
 pub mod error;
 pub mod events;
 pub mod logs;
+pub mod names;
 pub mod oci;
 pub mod paths;
 pub mod rootfs;

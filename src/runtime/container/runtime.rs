@@ -21,6 +21,7 @@ use super::client::MonitorClient;
 use super::error::{ContainerError, IoContext, Result};
 use super::events;
 use super::logs::{LogEntry, LogOptions, LogReader};
+use super::names::{self, NameIndex};
 use super::oci;
 use super::paths::Layout;
 use super::rootfs;
@@ -207,15 +208,21 @@ impl ContainerRuntime {
         {
             return Ok(key.to_string());
         }
+        self.ensure_name_index()?;
+        if let Some(id) = self.live_name(key) {
+            return Ok(id);
+        }
         let ids = self.ids()?;
         if ids.iter().any(|i| i == key) {
             return Ok(key.to_string());
         }
-        for id in &ids {
-            if let Ok(st) = ContainerState::load(&self.layout.container(id).state())
-                && st.name == key
-            {
-                return Ok(id.clone());
+        if !names::indexable(key) {
+            for id in &ids {
+                if let Ok(st) = ContainerState::load(&self.layout.container(id).state())
+                    && st.name == key
+                {
+                    return Ok(id.clone());
+                }
             }
         }
         let matches: Vec<&String> = ids.iter().filter(|i| i.starts_with(key)).collect();
@@ -223,6 +230,49 @@ impl ContainerRuntime {
             [one] => Ok((*one).clone()),
             _ => Err(ContainerError::NotFound(key.to_string())),
         }
+    }
+
+    /// The name index, built by one scan the first time a root is used with it.
+    fn ensure_name_index(&self) -> Result<()> {
+        let index = NameIndex::new(&self.layout.state_root);
+        if !index.is_built() {
+            let _global = lock(&self.layout.state_root.join("lock"))?;
+            self.build_name_index(&index)?;
+        }
+        Ok(())
+    }
+
+    /// Caller holds the global lock.
+    fn build_name_index(&self, index: &NameIndex) -> Result<()> {
+        if index.is_built() {
+            return Ok(());
+        }
+        let mut entries = Vec::new();
+        for id in self.ids()? {
+            if let Ok(st) = ContainerState::load(&self.layout.container(&id).state()) {
+                entries.push((st.name, id));
+            }
+        }
+        let dir = self.layout.state_root.join("names");
+        index
+            .build(entries)
+            .ctx("build the container name index", dir)
+    }
+
+    /// Removes name index entries a crash left pointing at no container (see
+    /// [`NameIndex::prune`]); the names removed.
+    pub fn prune_names(&self) -> Result<Vec<String>> {
+        let _global = lock(&self.layout.state_root.join("lock"))?;
+        NameIndex::new(&self.layout.state_root).prune().ctx(
+            "prune the container name index",
+            self.layout.state_root.join("names"),
+        )
+    }
+
+    /// The id of the existing container named `name`, by the index.
+    fn live_name(&self, name: &str) -> Option<String> {
+        let id = NameIndex::new(&self.layout.state_root).lookup(name)?;
+        self.layout.container(&id).spec().exists().then_some(id)
     }
 
     /// Loads the state, cleaning up after a dead monitor first. Caller holds the lock.
@@ -253,6 +303,16 @@ impl ContainerRuntime {
     }
 
     pub(super) fn reconcile(&self, id: &str) -> Result<ContainerState> {
+        let paths = self.layout.container(id);
+        // State files are replaced by rename, so a read without the lock is never torn; with the
+        // monitor alive and settled there is nothing to clean up or wait for, and the lock (a
+        // listing took 50 of them) can be skipped.
+        if let Ok(state) = ContainerState::load(&paths.state())
+            && cleanup::monitor_alive(&state, &paths)
+            && !is_starting(&state)
+        {
+            return Ok(state);
+        }
         let _l = self.lock_container(id)?;
         self.reconcile_locked(id).map_err(|e| self.vanished(id, e))
     }
@@ -475,11 +535,18 @@ impl Runtime for ContainerRuntime {
         } else {
             spec.name.clone()
         };
-        for other in self.ids()? {
-            if let Ok(st) = ContainerState::load(&self.layout.container(&other).state())
-                && st.name == name
-            {
-                return Err(ContainerError::NameInUse(name));
+        let index = NameIndex::new(&self.layout.state_root);
+        self.build_name_index(&index)?;
+        if self.live_name(&name).is_some() {
+            return Err(ContainerError::NameInUse(name));
+        }
+        if !names::indexable(&name) {
+            for other in self.ids()? {
+                if let Ok(st) = ContainerState::load(&self.layout.container(&other).state())
+                    && st.name == name
+                {
+                    return Err(ContainerError::NameInUse(name));
+                }
             }
         }
         let volume_for = |target: &str| -> Result<String> {
@@ -537,6 +604,11 @@ impl Runtime for ContainerRuntime {
             })?;
         ContainerState::new_created(&id, &name).save_synced(&tmp.join("state.json"))?;
         super::state::write_synced(&tmp.join("spec.json"), &data)?;
+        // Claimed first: a crash before the rename leaves a link to nothing, which reads as free.
+        index.claim(&name, &id).ctx(
+            "claim the container name",
+            self.layout.state_root.join("names"),
+        )?;
         fs::rename(&tmp, &paths.dir).ctx("rename container dir into place", &paths.dir)?;
         events::record(&self.layout.state_root, &id, &stored.spec, "create", &[]);
         Ok(id)
@@ -625,7 +697,7 @@ impl Runtime for ContainerRuntime {
             }
             self.stop(&id, Some(Duration::ZERO))?;
         }
-        let _l = self.lock_container(&id)?;
+        let container_lock = self.lock_container(&id)?;
         let state = self.reconcile_locked(&id)?;
         if state.status.needs_monitor() {
             return Err(ContainerError::InvalidState {
@@ -642,6 +714,16 @@ impl Runtime for ContainerRuntime {
         // Rename first so a `kill -9` mid-removal leaves no half-removed container.
         let doomed = self.layout.containers_dir().join(format!(".rm-{id}"));
         fs::rename(&paths.dir, &doomed).ctx("rename container dir for removal", &paths.dir)?;
+        drop(container_lock);
+        {
+            // Under the global lock, so a create of the same name cannot slip in between.
+            let _global = lock(&self.layout.state_root.join("lock"))?;
+            let names = NameIndex::new(&self.layout.state_root);
+            names.release(&stored.spec.name, &id).ctx(
+                "release the container name",
+                self.layout.state_root.join("names"),
+            )?;
+        }
         fs::remove_dir_all(&doomed).ctx("remove container dir", &doomed)?;
         events::record(&self.layout.state_root, &id, &stored.spec, "destroy", &[]);
         if opts.volumes {

@@ -370,6 +370,10 @@ pub struct ExecSpec {
     pub working_dir: Option<String>,
     /// Same syntax as [`ContainerSpec::user`]; defaults to the container's user.
     pub user: Option<String>,
+    /// The stdin given is a terminal to make the process's controlling terminal (`exec -t`):
+    /// it starts a new session and takes the terminal, so job control and Ctrl-C work.
+    #[serde(default)]
+    pub tty: bool,
 }
 
 impl ExecSpec {

@@ -105,9 +105,16 @@ pub fn proc_start_time(pid: i32) -> Option<u64> {
 
 /// The kernel boot id, to detect state written before a reboot.
 pub fn boot_id() -> String {
-    fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
+    // Fixed for the life of the process (of the boot, even): read once, not once per container
+    // a listing reconciles.
+    static BOOT_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BOOT_ID
+        .get_or_init(|| {
+            fs::read_to_string("/proc/sys/kernel/random/boot_id")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default()
+        })
+        .clone()
 }
 
 /// Persisted state of one container.

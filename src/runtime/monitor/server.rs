@@ -353,6 +353,7 @@ impl Monitor {
             .map_err(lc_err)?
             .with_executor(RcomposeExecutor {
                 init: self.spec().init,
+                controlling_tty: false,
             })
             .with_stdout(out_w)
             .with_stderr(err_w)
@@ -937,7 +938,10 @@ impl Monitor {
         let b = ContainerBuilder::new(self.id.clone(), SyscallType::Linux)
             .with_root_path(self.paths.lc_root.clone())
             .map_err(lc_err)?
-            .with_executor(RcomposeExecutor { init: false })
+            .with_executor(RcomposeExecutor {
+                init: false,
+                controlling_tty: spec.tty,
+            })
             .with_stdin(stdin)
             .with_stdout(stdout)
             .with_stderr(stderr);
