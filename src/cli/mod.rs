@@ -27,6 +27,7 @@ mod tty;
 mod up;
 mod volumes;
 mod wait;
+mod watch;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -193,6 +194,8 @@ pub enum Command {
     Scale(scale::ScaleArgs),
     /// List volumes
     Volumes(volumes::VolumesArgs),
+    /// Watch build context for service and rebuild/refresh containers when files are updated
+    Watch(watch::WatchArgs),
     /// Show the rcompose version information
     Version(VersionArgs),
 }
@@ -272,6 +275,7 @@ pub fn main() -> ExitCode {
         Command::Wait(a) => Some(wait::wait(g, a)),
         Command::Scale(a) => Some(scale::scale(g, a)),
         Command::Volumes(a) => Some(volumes::volumes(g, a)),
+        Command::Watch(a) => Some(watch::watch(g, a)),
         _ => None,
     };
     if let Some(result) = coded {

@@ -12,6 +12,7 @@
 //! * [`lock`]: one command at a time per project.
 //! * [`sweep`]: reclaims what a killed command left without an owner (netns, endpoints, holds).
 //! * [`push`], [`prune`]: `push` of service images and `image prune`.
+//! * [`watch`]: the `develop.watch` dev loop.
 
 pub mod build;
 pub mod container;
@@ -35,6 +36,7 @@ pub mod run_deps;
 pub mod service_spec;
 pub mod sweep;
 pub mod up;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -127,6 +129,12 @@ impl Engine {
     pub fn with_parts(mut self, containers: ContainerRuntime, network: NetworkManager) -> Self {
         self.containers = containers;
         self.network = network;
+        self
+    }
+
+    /// The same runtime, reporting progress to `progress` instead.
+    pub fn with_progress(mut self, progress: Arc<dyn ProgressSink>) -> Self {
+        self.progress = progress;
         self
     }
 
