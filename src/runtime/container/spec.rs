@@ -12,6 +12,8 @@ use indexmap::IndexMap;
 use oci_spec::image::ImageConfiguration;
 use serde::{Deserialize, Serialize};
 
+use super::seccomp::SeccompProfile;
+
 /// Everything needed to create a container.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContainerSpec {
@@ -44,6 +46,10 @@ pub struct ContainerSpec {
     pub cap_drop: Vec<String>,
     pub privileged: bool,
     pub no_new_privileges: bool,
+    /// The seccomp filter (docker's default unless `security_opt` says otherwise); a
+    /// `spec.json` written before the field existed gets the default.
+    #[serde(default)]
+    pub seccomp: SeccompProfile,
     pub ulimits: Vec<Ulimit>,
     pub sysctls: BTreeMap<String, String>,
     pub resources: Resources,
@@ -99,6 +105,7 @@ impl ContainerSpec {
             cap_drop: Vec::new(),
             privileged: false,
             no_new_privileges: false,
+            seccomp: SeccompProfile::Default,
             ulimits: Vec::new(),
             sysctls: BTreeMap::new(),
             resources: Resources::default(),
