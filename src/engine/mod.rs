@@ -10,6 +10,7 @@
 //! * [`gate`]: `depends_on` conditions, reacting to state changes as they happen.
 //! * [`up`], [`down`], [`ops`]: the commands' engines.
 //! * [`lock`]: one command at a time per project.
+//! * [`sweep`]: reclaims what a killed command left without an owner (netns, endpoints, holds).
 //! * [`push`], [`prune`]: `push` of service images and `image prune`.
 //! * [`watch`]: the `develop.watch` dev loop.
 
@@ -33,6 +34,7 @@ pub mod resources;
 pub mod run;
 pub mod run_deps;
 pub mod service_spec;
+pub mod sweep;
 pub mod up;
 pub mod watch;
 
@@ -189,6 +191,23 @@ impl Engine {
     /// The persistent network namespace of a container (survives its restarts).
     pub fn netns_path(&self, container: &str) -> PathBuf {
         self.run_root.join("netns").join(container)
+    }
+
+    /// [`Engine::sweep_orphans`], reporting a failure as a warning: a command does not fail
+    /// because an earlier one left something behind.
+    pub fn sweep(&self) {
+        if let Err(e) = self.sweep_orphans() {
+            self.emit(
+                Event::new(
+                    progress::ResourceKind::Container,
+                    "",
+                    progress::Status::Warning,
+                )
+                .with_detail(format!(
+                    "reclaiming leftovers of an interrupted command: {e}"
+                )),
+            );
+        }
     }
 
     /// Take the project's lock; tells the user when it has to wait.

@@ -113,6 +113,8 @@ impl Limit {
 impl Engine {
     pub fn up(&self, ctx: &ProjectContext, opts: &UpOptions) -> Result<UpReport> {
         let _lock = self.lock(&ctx.name)?;
+        self.sweep();
+        self.await_stops(&ctx.name)?;
         let graph = ServiceGraph::new(&ctx.project)?;
         let selected = selected_services(ctx, &opts.services)?;
         self.build_for_up(ctx, &selected, &opts.build)?;

@@ -84,6 +84,33 @@ impl NameIndex {
     }
 }
 
+impl NameIndex {
+    /// Removes the links whose container directory is gone and the temp links of interrupted
+    /// claims (what a crash between the index and the container directory leaves). Caller holds
+    /// the global lock, under which every claim renames its container directory into place.
+    /// Returns the names removed.
+    pub fn prune(&self) -> io::Result<Vec<String>> {
+        let mut removed = Vec::new();
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(removed),
+            Err(e) => return Err(e),
+        };
+        for e in entries {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            // A link resolves through `../containers/<id>`: `exists` follows it.
+            if name.starts_with('.') || !e.path().exists() {
+                match fs::remove_file(e.path()) {
+                    Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
+                    _ => removed.push(name),
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
 /// What a link points at: relative, so the root can move, and resolving to the container dir.
 fn target(id: &str) -> PathBuf {
     Path::new("../containers").join(id)
@@ -125,6 +152,21 @@ mod tests {
         assert_eq!(idx.lookup("web-1").as_deref(), Some(B));
         idx.release("web-1", B).unwrap();
         assert_eq!(idx.lookup("web-1"), None);
+    }
+
+    #[test]
+    fn prune_drops_links_to_nothing_and_interrupted_claims() {
+        let root = tempfile::tempdir().unwrap();
+        fs::create_dir_all(root.path().join("containers").join(A)).unwrap();
+        let idx = NameIndex::new(root.path());
+        idx.build(std::iter::empty()).unwrap();
+        idx.claim("live", A).unwrap();
+        idx.claim("gone", B).unwrap();
+        symlink(target(B), root.path().join("names").join(format!(".{B}"))).unwrap();
+        let mut removed = idx.prune().unwrap();
+        removed.sort();
+        assert_eq!(removed, [format!(".{B}"), "gone".to_string()]);
+        assert_eq!(idx.lookup("live").as_deref(), Some(A));
     }
 
     #[test]

@@ -161,6 +161,22 @@ impl ImageStore {
         Ok(out)
     }
 
+    /// Every hold in the store: (image, holder), sorted.
+    pub fn all_holds(&self) -> Result<Vec<(ImageId, String)>, ImageError> {
+        let dir = self.root().join("holds");
+        let mut out = Vec::new();
+        for e in fs::read_dir(&dir).at(&dir)? {
+            let e = e.at(&dir)?;
+            let Ok(id) = format!("sha256:{}", e.file_name().to_string_lossy()).parse::<ImageId>()
+            else {
+                continue;
+            };
+            out.extend(self.holders(&id)?.into_iter().map(|h| (id.clone(), h)));
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// Remove dangling (untagged) images that nobody holds, then collect garbage. Returns the
     /// removed image IDs.
     pub fn prune_dangling(&self) -> Result<Vec<ImageId>, ImageError> {
@@ -211,7 +227,7 @@ impl ImageStore {
         Ok(pruned)
     }
 
-    /// Delete blobs and unpacked layers no index entry reaches, and leftover temp files.
+    /// Delete blobs and unpacked layers no index entry reaches, and temp files of dead writers.
     pub fn gc(&self) -> Result<GcStats, ImageError> {
         let _gc = self.lock_gc_exclusive()?;
         let index = self.layout().read_index()?;
@@ -269,18 +285,40 @@ impl ImageStore {
                 let _ = fs::remove_file(e.path());
             }
         }
+        self.clean_tmp()?;
+        Ok(stats)
+    }
+
+    /// Remove the temp files and dirs whose writer is gone (killed mid-pull, mid-unpack,
+    /// mid-write); a live writer's are kept. Needs no lock: names carry the writer's pid (see
+    /// [`layout::unique_name`]). Returns how many were removed.
+    pub fn clean_tmp(&self) -> Result<usize, ImageError> {
         let tmp = self.tmp_dir();
+        let mut removed = 0;
         for e in fs::read_dir(&tmp).at(&tmp)? {
             let e = e.at(&tmp)?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if layout::writer_pid(&name).is_some_and(process_exists) {
+                continue;
+            }
             let p = e.path();
-            let _ = if p.is_dir() {
+            let r = if e.file_type().at(&p)?.is_dir() {
                 fs::remove_dir_all(&p)
             } else {
                 fs::remove_file(&p)
             };
+            match r {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(ImageError::io(p, e)),
+            }
         }
-        Ok(stats)
+        Ok(removed)
     }
+}
+
+fn process_exists(pid: i32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// Bytes of the regular files under `dir` (symlinks not followed; unreadable entries count 0).
