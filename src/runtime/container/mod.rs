@@ -8,6 +8,7 @@ pub mod client;
 pub mod copy;
 pub mod error;
 pub mod events;
+pub mod inroot;
 pub mod logs;
 pub mod names;
 pub mod oci;

@@ -283,6 +283,28 @@ fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Value {
     json!({"destination": dest, "type": typ, "source": source, "options": options})
 }
 
+/// The working directory: the spec's, else the image's, else `/`; it must be absolute.
+pub fn working_dir(spec: &ContainerSpec) -> Result<String> {
+    let cwd = spec
+        .working_dir
+        .clone()
+        .filter(|w| !w.is_empty())
+        .or_else(|| {
+            spec.image
+                .config()
+                .as_ref()
+                .and_then(|c| c.working_dir().clone())
+                .filter(|w| !w.is_empty())
+        })
+        .unwrap_or_else(|| "/".into());
+    if !cwd.starts_with('/') {
+        return Err(ContainerError::InvalidSpec(format!(
+            "working_dir {cwd:?} must be absolute"
+        )));
+    }
+    Ok(cwd)
+}
+
 /// Builds the OCI spec.
 pub fn build_spec(spec: &ContainerSpec, inp: &OciInputs<'_>) -> Result<Spec> {
     let args = spec.effective_args();
@@ -307,23 +329,7 @@ pub fn build_spec(spec: &ContainerSpec, inp: &OciInputs<'_>) -> Result<Spec> {
         .unwrap_or_else(|| default_hostname(inp.id));
     env.entry("HOSTNAME".into()).or_insert(hostname.clone());
     let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let cwd = spec
-        .working_dir
-        .clone()
-        .filter(|w| !w.is_empty())
-        .or_else(|| {
-            spec.image
-                .config()
-                .as_ref()
-                .and_then(|c| c.working_dir().clone())
-                .filter(|w| !w.is_empty())
-        })
-        .unwrap_or_else(|| "/".into());
-    if !cwd.starts_with('/') {
-        return Err(ContainerError::InvalidSpec(format!(
-            "working_dir {cwd:?} must be absolute"
-        )));
-    }
+    let cwd = working_dir(spec)?;
 
     let caps = effective_caps(spec)?;
     let mut rlimits = Vec::new();

@@ -116,6 +116,8 @@ pub struct Host {
     /// `arches` conditions spell it.
     pub arch: &'static str,
     pub kernel: KernelVersion,
+    /// Whether the kernel runs x32 binaries (`CONFIG_X86_X32_ABI`, off in most distributions).
+    pub x32: bool,
 }
 
 impl Host {
@@ -133,8 +135,20 @@ impl Host {
         Ok(Host {
             arch: native_arch(),
             kernel,
+            x32: kernel_runs_x32(),
         })
     }
+}
+
+/// Asks the kernel: an x32 `getpid` answers ENOSYS unless the x32 ABI is built in.
+fn kernel_runs_x32() -> bool {
+    if !cfg!(target_arch = "x86_64") {
+        return false;
+    }
+    const X32_SYSCALL_BIT: libc::c_long = 0x4000_0000;
+    // SAFETY: getpid has no arguments and no side effects, in either ABI.
+    let pid = unsafe { libc::syscall(X32_SYSCALL_BIT | libc::SYS_getpid) };
+    pid == i64::from(std::process::id())
 }
 
 /// libseccomp's name of the architecture rcompose was built for (moby's `goToNative`).
@@ -434,6 +448,12 @@ impl Profile {
         {
             arches.push(m.architecture);
             arches.extend(&m.sub_architectures);
+        }
+        // Each architecture costs libseccomp ~5 ms of the container's start to compile (see
+        // BENCHMARKS.md). On a kernel without the x32 ABI no x32 program can run, and leaving x32
+        // out only turns its syscalls' ENOSYS into the filter's kill: never more permissive.
+        if !host.x32 {
+            arches.retain(|a| *a != Arch::ScmpArchX32);
         }
         let syscalls: Vec<LinuxSyscall> = self
             .syscalls

@@ -1,10 +1,10 @@
 //! Resolves a `user:` string (`name`, `uid`, `uid:gid`, `name:group`, ...) against the
 //! container rootfs's `/etc/passwd` and `/etc/group`, like docker does.
 
-use std::fs;
 use std::path::Path;
 
 use super::error::{ContainerError, Result};
+use super::inroot;
 
 /// A resolved user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,9 +29,18 @@ struct GroupEntry {
     members: Vec<String>,
 }
 
-fn read_passwd(rootfs: &Path) -> Vec<PasswdEntry> {
-    let text = fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
-    text.lines()
+/// A user database file of the container (`/etc/passwd`, `/etc/group`), resolved inside its
+/// root: the container may have made it a symlink to a host file, a FIFO or `/dev/zero`.
+fn read_db(rootfs: &Path, path: &str) -> Result<String> {
+    let data = inroot::read_regular_file(rootfs, path, inroot::MAX_CONFIG_FILE)
+        .map_err(|e| ContainerError::io("read in the container", path, e))?;
+    Ok(String::from_utf8_lossy(&data.unwrap_or_default()).into_owned())
+}
+
+fn read_passwd(rootfs: &Path) -> Result<Vec<PasswdEntry>> {
+    let text = read_db(rootfs, "/etc/passwd")?;
+    Ok(text
+        .lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
             if f.len() < 4 {
@@ -44,12 +53,13 @@ fn read_passwd(rootfs: &Path) -> Vec<PasswdEntry> {
                 home: f.get(5).map(|s| s.to_string()).unwrap_or_default(),
             })
         })
-        .collect()
+        .collect())
 }
 
-fn read_group(rootfs: &Path) -> Vec<GroupEntry> {
-    let text = fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default();
-    text.lines()
+fn read_group(rootfs: &Path) -> Result<Vec<GroupEntry>> {
+    let text = read_db(rootfs, "/etc/group")?;
+    Ok(text
+        .lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
             if f.len() < 3 {
@@ -69,7 +79,7 @@ fn read_group(rootfs: &Path) -> Vec<GroupEntry> {
                     .unwrap_or_default(),
             })
         })
-        .collect()
+        .collect())
 }
 
 fn resolve_group(groups: &[GroupEntry], user: &str, g: &str) -> Result<u32> {
@@ -89,8 +99,8 @@ fn resolve_group(groups: &[GroupEntry], user: &str, g: &str) -> Result<u32> {
 /// Resolves `user` (empty or `None` = root) plus `group_add` in `rootfs`.
 pub fn resolve(rootfs: &Path, user: Option<&str>, group_add: &[String]) -> Result<ResolvedUser> {
     let spec = user.unwrap_or("").trim();
-    let passwd = read_passwd(rootfs);
-    let groups = read_group(rootfs);
+    let passwd = read_passwd(rootfs)?;
+    let groups = read_group(rootfs)?;
     let (u, g) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
@@ -149,6 +159,7 @@ pub fn resolve(rootfs: &Path, user: Option<&str>, group_add: &[String]) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn rootfs() -> tempfile::TempDir {
         let d = tempfile::tempdir().expect("tempdir");

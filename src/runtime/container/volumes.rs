@@ -9,6 +9,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::Path;
 
 use super::error::{ContainerError, IoContext, Result};
+use super::inroot;
 use super::paths::Layout;
 
 /// Checks a volume name: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, as docker does.
@@ -71,14 +72,20 @@ pub fn remove_volume(layout: &Layout, name: &str) -> Result<()> {
     }
 }
 
-/// Copies the content of `src` (a directory in the container's rootfs) into the empty volume
-/// directory `dst`, keeping owners, modes and symlinks; `dst` takes `src`'s owner and mode.
-pub fn populate(src: &Path, dst: &Path) -> Result<()> {
-    let meta = match fs::symlink_metadata(src) {
-        Ok(m) if m.is_dir() => m,
-        _ => return Ok(()),
+/// Copies the content of directory `target` of the container's `rootfs` into the empty volume
+/// directory `dst`, keeping owners, modes and symlinks; `dst` takes the source's owner and mode.
+///
+/// `target` is resolved inside the rootfs (an image may make any of its components a symlink
+/// to a host directory), the same directory the volume is then mounted on. Below it, nothing is
+/// followed: entries are examined with `lstat` and only real directories are entered.
+pub fn populate(rootfs: &Path, target: &str, dst: &Path) -> Result<()> {
+    let dir = inroot::open_dir(rootfs, target).ctx("resolve volume target", target)?;
+    let Some(dir) = dir else {
+        return Ok(());
     };
-    copy_dir_contents(src, dst)?;
+    let src = dir.path();
+    let meta = fs::metadata(&src).ctx("stat", &src)?;
+    copy_dir_contents(&src, dst)?;
     chown(dst, meta.uid(), meta.gid())?;
     fs::set_permissions(dst, fs::Permissions::from_mode(meta.mode() & 0o7777))
         .ctx("chmod volume", dst)

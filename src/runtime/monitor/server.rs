@@ -44,6 +44,7 @@ use super::protocol::{Request, Response, recv_request, send_response};
 use crate::runtime::container::cleanup;
 use crate::runtime::container::error::{ContainerError, IoContext, Result};
 use crate::runtime::container::events;
+use crate::runtime::container::inroot::{self, MountPoint};
 use crate::runtime::container::oci::{self, OciInputs};
 use crate::runtime::container::paths::{ContainerPaths, Layout};
 use crate::runtime::container::rootfs;
@@ -226,6 +227,10 @@ impl Monitor {
             .clone()
             .or(image_user.filter(|u| !u.is_empty()));
         self.user = user::resolve(&root, name.as_deref(), &self.spec().group_add)?;
+        // dockerd creates a missing working directory (root-owned, 0755); inside the root,
+        // whatever symlinks the image has on the way.
+        let cwd = oci::working_dir(self.spec())?;
+        inroot::ensure(&root, &cwd, MountPoint::Dir).ctx("create the working directory", &cwd)?;
         let mut sources = Vec::new();
         for (i, m) in self.spec().mounts.iter().enumerate() {
             let src = match &m.kind {
@@ -305,6 +310,7 @@ impl Monitor {
         fs::write(etc.join("resolv.conf"), resolv)
             .ctx("write resolv.conf", etc.join("resolv.conf"))?;
         etc_files.push(("/etc/resolv.conf".to_string(), etc.join("resolv.conf")));
+        self.make_mount_points(&root, &etc_files, &image_volumes)?;
 
         let spec = oci::build_spec(
             self.spec(),
@@ -325,13 +331,43 @@ impl Monitor {
         Ok(())
     }
 
+    /// Every mount destination made inside the rootfs, symlinks followed inside it (see
+    /// [`inroot::ensure`]), so an image's dangling or escaping symlinks neither fail the start
+    /// nor lead a mount out of the rootfs.
+    fn make_mount_points(
+        &self,
+        root: &std::path::Path,
+        etc_files: &[(String, std::path::PathBuf)],
+        image_volumes: &[(String, std::path::PathBuf)],
+    ) -> Result<()> {
+        let mounts = &self.spec().mounts;
+        let user = mounts.iter().map(|m| {
+            let kind = match &m.kind {
+                MountKind::Bind { source, .. } if !source.is_dir() => MountPoint::File,
+                _ => MountPoint::Dir,
+            };
+            (m.target.as_str(), kind)
+        });
+        // An /etc file the user mounts over is not mounted (see `oci::build_spec`).
+        let etc = etc_files
+            .iter()
+            .filter(|(dest, _)| !mounts.iter().any(|m| &m.target == dest))
+            .map(|(dest, _)| (dest.as_str(), MountPoint::File));
+        let image = image_volumes
+            .iter()
+            .map(|(target, _)| (target.as_str(), MountPoint::Dir));
+        for (target, kind) in user.chain(etc).chain(image) {
+            inroot::ensure(root, target, kind).ctx("create the mount point", target)?;
+        }
+        Ok(())
+    }
+
     /// Host path of a volume; a new one is populated from the image content at `target`.
     fn volume(&self, name: &str, nocopy: bool, target: &str) -> Result<std::path::PathBuf> {
         let created = volumes::ensure_volume(&self.layout, name)?;
         let data = self.layout.volume_data(name);
         if created && !nocopy {
-            let src = self.paths.rootfs().join(target.trim_start_matches('/'));
-            volumes::populate(&src, &data)?;
+            volumes::populate(&self.paths.rootfs(), target, &data)?;
         }
         Ok(data)
     }

@@ -7,6 +7,7 @@ const AMD64_6_18: Host = Host {
         kernel: 6,
         major: 18,
     },
+    x32: true,
 };
 
 fn caps(extra: &[&str]) -> Vec<String> {
@@ -94,16 +95,16 @@ fn capabilities_open_their_syscalls() {
 #[test]
 fn arch_and_kernel_conditions() {
     let old = Host {
-        arch: "amd64",
         kernel: KernelVersion {
             kernel: 4,
             major: 7,
         },
+        ..AMD64_6_18
     };
     assert!(rules_for(&default_for(&caps(&[]), &old), "ptrace").is_empty());
     let s390x = Host {
         arch: "s390x",
-        kernel: AMD64_6_18.kernel,
+        ..AMD64_6_18
     };
     let s = default_for(&caps(&[]), &s390x);
     assert_eq!(
@@ -116,6 +117,19 @@ fn arch_and_kernel_conditions() {
     assert_eq!(clone[0].args().as_ref().expect("args")[0].index(), 1);
     assert!(!rules_for(&s, "s390_pci_mmio_read").is_empty());
     assert!(rules_for(&s, "arch_prctl").is_empty());
+}
+
+#[test]
+fn x32_only_where_the_kernel_runs_it() {
+    let no_x32 = Host {
+        x32: false,
+        ..AMD64_6_18
+    };
+    let s = default_for(&caps(&[]), &no_x32);
+    assert_eq!(
+        s.architectures().as_deref(),
+        Some(&[Arch::ScmpArchX86_64, Arch::ScmpArchX86][..])
+    );
 }
 
 #[test]
