@@ -1,6 +1,7 @@
 //! The `rcompose` command line: clap definitions of docker compose's global flags and
 //! subcommands, each subcommand a thin layer over the pipeline stages.
 
+mod build;
 mod config;
 mod container;
 mod cp;
@@ -26,6 +27,7 @@ mod tty;
 mod up;
 mod volumes;
 mod wait;
+mod watch;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -138,6 +140,8 @@ pub enum Command {
     /// Run single containers of the bundled runtime
     #[command(subcommand)]
     Container(container::ContainerCommand),
+    /// Build or rebuild services
+    Build(build::BuildArgs),
     /// Create and start containers
     Up(up::UpArgs),
     /// Creates containers for a service
@@ -190,6 +194,8 @@ pub enum Command {
     Scale(scale::ScaleArgs),
     /// List volumes
     Volumes(volumes::VolumesArgs),
+    /// Watch build context for service and rebuild/refresh containers when files are updated
+    Watch(watch::WatchArgs),
     /// Show the rcompose version information
     Version(VersionArgs),
 }
@@ -244,6 +250,7 @@ pub fn main() -> ExitCode {
     let g = &cli.global;
     let coded = match &cli.command {
         Command::Container(cmd) => Some(container::run(g, cmd)),
+        Command::Build(a) => Some(build::build(g, a)),
         Command::Up(a) => Some(up::up(g, a)),
         Command::Create(a) => Some(up::create(g, a)),
         Command::Down(a) => Some(lifecycle::down(g, a)),
@@ -268,6 +275,7 @@ pub fn main() -> ExitCode {
         Command::Wait(a) => Some(wait::wait(g, a)),
         Command::Scale(a) => Some(scale::scale(g, a)),
         Command::Volumes(a) => Some(volumes::volumes(g, a)),
+        Command::Watch(a) => Some(watch::watch(g, a)),
         _ => None,
     };
     if let Some(result) = coded {

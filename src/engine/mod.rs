@@ -4,7 +4,7 @@
 //!
 //! * [`project`]: the loaded project plus its resolved networks and volumes.
 //! * [`labels`], [`service_spec`], [`resources`]: pure mapping from the Compose model.
-//! * [`images`]: which image each service runs (pull policy, `--pull`).
+//! * [`images`]: which image each service runs (pull policy, `--pull`); [`build`]: building them.
 //! * [`observe`]: the project's containers as the runtime has them.
 //! * [`container`]: one container's life: netns, network attachment, ports, create/start/stop/rm.
 //! * [`gate`]: `depends_on` conditions, reacting to state changes as they happen.
@@ -12,7 +12,9 @@
 //! * [`lock`]: one command at a time per project.
 //! * [`sweep`]: reclaims what a killed command left without an owner (netns, endpoints, holds).
 //! * [`push`], [`prune`]: `push` of service images and `image prune`.
+//! * [`watch`]: the `develop.watch` dev loop.
 
+pub mod build;
 pub mod container;
 pub mod down;
 pub mod error;
@@ -34,6 +36,7 @@ pub mod run_deps;
 pub mod service_spec;
 pub mod sweep;
 pub mod up;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -126,6 +129,12 @@ impl Engine {
     pub fn with_parts(mut self, containers: ContainerRuntime, network: NetworkManager) -> Self {
         self.containers = containers;
         self.network = network;
+        self
+    }
+
+    /// The same runtime, reporting progress to `progress` instead.
+    pub fn with_progress(mut self, progress: Arc<dyn ProgressSink>) -> Self {
+        self.progress = progress;
         self
     }
 

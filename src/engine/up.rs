@@ -42,6 +42,8 @@ pub struct UpOptions {
     pub renew_anon_volumes: bool,
     pub remove_orphans: bool,
     pub pull: Option<PullPolicy>,
+    /// `--build` / `--no-build` and the build options.
+    pub build: super::build::UpBuild,
     /// `--wait`: return once every container is running/healthy.
     pub wait: bool,
     pub wait_timeout: Option<Duration>,
@@ -115,7 +117,8 @@ impl Engine {
         self.await_stops(&ctx.name)?;
         let graph = ServiceGraph::new(&ctx.project)?;
         let selected = selected_services(ctx, &opts.services)?;
-        let images = self.resolve_images(selected.iter().copied(), opts.pull)?;
+        self.build_for_up(ctx, &selected, &opts.build)?;
+        let images = self.resolve_images(&ctx.name, selected.iter().copied(), opts.pull)?;
         let desired: Vec<Desired> = selected
             .iter()
             .map(|s| Desired {

@@ -60,6 +60,8 @@ pub enum ContainerError {
         #[source]
         source: nix::Error,
     },
+    #[error(transparent)]
+    Seccomp(#[from] super::seccomp::SeccompError),
     #[error("OCI spec: {0}")]
     Oci(String),
     #[error("libcontainer: {0}")]

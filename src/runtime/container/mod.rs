@@ -14,6 +14,7 @@ pub mod oci;
 pub mod paths;
 pub mod rootfs;
 pub mod runtime;
+pub mod seccomp;
 pub mod spec;
 pub mod state;
 pub mod stats;
@@ -27,6 +28,7 @@ pub use runtime::{
     ContainerId, ContainerInfo, ContainerRuntime, DEFAULT_RUN_ROOT, DEFAULT_STATE_ROOT, ExecIo,
     ExecOutput, LogIter, RemoveOptions, Runtime,
 };
+pub use seccomp::SeccompProfile;
 pub use spec::{
     ContainerSpec, ExecSpec, HealthTest, Healthcheck, LogConfig, MountKind, MountSpec, NetworkMode,
     Propagation, Resources, RestartPolicy, Ulimit,

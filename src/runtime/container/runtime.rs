@@ -487,6 +487,8 @@ impl Runtime for ContainerRuntime {
     fn create(&self, spec: &ContainerSpec) -> Result<ContainerId> {
         oci::check_ulimits(spec)?;
         oci::effective_caps(spec)?;
+        // A profile file is read now: the container keeps the profile it was created with.
+        let seccomp = spec.seccomp.resolve()?;
         for d in &spec.lower_dirs {
             if !d.is_dir() {
                 return Err(ContainerError::InvalidSpec(format!(
@@ -581,6 +583,7 @@ impl Runtime for ContainerRuntime {
         }
         let mut spec = spec.clone();
         spec.name = name.clone();
+        spec.seccomp = seccomp;
         let stored = StoredSpec {
             version: STORED_SPEC_VERSION,
             id: id.clone(),

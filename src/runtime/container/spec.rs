@@ -13,6 +13,7 @@ use oci_spec::image::ImageConfiguration;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ContainerError, Result};
+use super::seccomp::SeccompProfile;
 
 /// Everything needed to create a container.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -46,6 +47,10 @@ pub struct ContainerSpec {
     pub cap_drop: Vec<String>,
     pub privileged: bool,
     pub no_new_privileges: bool,
+    /// The seccomp filter (docker's default unless `security_opt` says otherwise); a
+    /// `spec.json` written before the field existed gets the default.
+    #[serde(default)]
+    pub seccomp: SeccompProfile,
     pub ulimits: Vec<Ulimit>,
     pub sysctls: BTreeMap<String, String>,
     pub resources: Resources,
@@ -101,6 +106,7 @@ impl ContainerSpec {
             cap_drop: Vec::new(),
             privileged: false,
             no_new_privileges: false,
+            seccomp: SeccompProfile::Default,
             ulimits: Vec::new(),
             sysctls: BTreeMap::new(),
             resources: Resources::default(),

@@ -248,6 +248,11 @@ impl ImageStore {
                 live_layers.extend(ids.iter().map(|d| d.hex().to_string()));
             }
         }
+        // Layers the build cache names stay until it is pruned (`runtime::build::cache`).
+        for hex in self.build_cache_layers() {
+            live_blobs.insert(hex.clone());
+            live_layers.insert(hex);
+        }
         let mut stats = GcStats::default();
         let blobs = self.root().join("blobs").join("sha256");
         for e in fs::read_dir(&blobs).at(&blobs)? {
@@ -331,6 +336,25 @@ fn tree_size(dir: &std::path::Path) -> u64 {
         }
     }
     total
+}
+
+impl ImageStore {
+    /// The layers (uncompressed, so blob digest = diff_id) named by build cache records
+    /// `buildcache/<key>`, as hex digests.
+    fn build_cache_layers(&self) -> Vec<String> {
+        #[derive(serde::Deserialize)]
+        struct Record {
+            diff_id: Option<String>,
+        }
+        let Ok(rd) = fs::read_dir(self.root().join("buildcache")) else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .filter_map(|e| fs::read(e.path()).ok())
+            .filter_map(|b| serde_json::from_slice::<Record>(&b).ok()?.diff_id)
+            .filter_map(|d| d.strip_prefix("sha256:").map(str::to_string))
+            .collect()
+    }
 }
 
 /// A holder name is used as a file name: `[A-Za-z0-9_.-]`, not starting with a dot.

@@ -213,7 +213,19 @@ impl Monitor {
     pub fn prepare(&mut self) -> Result<()> {
         rootfs::mount_rootfs(&self.paths, &self.stored.spec.lower_dirs)?;
         let root = self.paths.rootfs();
-        self.user = user::resolve(&root, self.spec().user.as_deref(), &self.spec().group_add)?;
+        // The image's USER applies unless the spec says otherwise (docker's rule).
+        let image_user = self
+            .spec()
+            .image
+            .config()
+            .as_ref()
+            .and_then(|c| c.user().clone());
+        let name = self
+            .spec()
+            .user
+            .clone()
+            .or(image_user.filter(|u| !u.is_empty()));
+        self.user = user::resolve(&root, name.as_deref(), &self.spec().group_add)?;
         let mut sources = Vec::new();
         for (i, m) in self.spec().mounts.iter().enumerate() {
             let src = match &m.kind {

@@ -57,6 +57,20 @@ pub fn expand_heredoc(content: &str, lookup: Lookup<'_>) -> Result<String, Expan
     lexer.process(content, lookup).map(|(word, _)| word)
 }
 
+/// A `RUN` line as BuildKit names it in progress output: set variables substituted, unset ones
+/// and quotes left as written (`RUN echo "hello-${C:-def}"`); the text itself if it does not
+/// lex.
+pub fn expand_for_display(text: &str, lookup: Lookup<'_>, escape: char) -> String {
+    let lexer = Lexer {
+        raw_quotes: true,
+        skip_unset_env: true,
+        ..Lexer::new(escape)
+    };
+    lexer
+        .process(text, lookup)
+        .map_or_else(|_| text.to_string(), |(word, _)| word)
+}
+
 /// Whether BuildKit expands variables in this instruction's arguments (see the module table).
 pub fn expands_variables(instruction: &Instruction) -> bool {
     !matches!(
@@ -892,6 +906,25 @@ mod tests {
         assert_eq!(
             expand_heredoc("echo \"$A\" '$A' \\$A\n", &lookup).unwrap(),
             "echo \"1\" '1' $A\n"
+        );
+    }
+
+    /// What docker 20.10's BuildKit printed for `RUN echo "RESULT ${A}-${B:-no}-${C:-def}-${A:+set}"`.
+    #[test]
+    fn progress_names_keep_unset_variables() {
+        let vars = env(&[("A", "hello"), ("B", "x y")]);
+        let lookup = |k: &str| vars.get(k).cloned();
+        assert_eq!(
+            expand_for_display(
+                "RUN echo \"RESULT ${A}-${B:-no}-${C:-def}-${A:+set}\"",
+                &lookup,
+                '\\'
+            ),
+            "RUN echo \"RESULT hello-x y-${C:-def}-set\""
+        );
+        assert_eq!(
+            expand_for_display("RUN echo 'open", &lookup, '\\'),
+            "RUN echo 'open"
         );
     }
 

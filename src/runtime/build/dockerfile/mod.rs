@@ -33,7 +33,8 @@ pub use ast::{
 };
 pub use error::{ExpandError, ExpandErrorKind, ParseError};
 pub use expand::{
-    expand_heredoc, expand_instruction, expand_word, expand_words, expands_variables,
+    expand_for_display, expand_heredoc, expand_instruction, expand_word, expand_words,
+    expands_variables,
 };
 
 use instruction::{Parsed, interpret};

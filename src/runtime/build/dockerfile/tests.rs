@@ -690,6 +690,13 @@ fn instruction_errors_name_the_line() {
             2,
             "dockerfile contains no stages to build",
         ),
+        // Checked against docker 20.10 with BuildKit: a directive after a blank line is a comment
+        // (20.10 upper-cases the keyword in the message; current BuildKit keeps it as written).
+        (
+            "\n# escape=`\nFROM a\nRUN echo a `\n b\n",
+            5,
+            "unknown instruction: b",
+        ),
         (
             "# escape=x\nFROM a\n",
             1,
