@@ -43,7 +43,9 @@ impl Session {
             lines,
             reader: Some(reader),
         };
+        // The announcement is two lines; the second says what is watched.
         s.wait_for("Watch enabled");
+        s.wait_for("directories for");
         s
     }
 
