@@ -16,15 +16,18 @@ pub mod output;
 mod port;
 mod project_images;
 mod ps;
+mod push;
 mod run;
 mod scale;
 mod session;
 mod signals;
 mod stats;
 mod top;
+mod tty;
 mod up;
 mod volumes;
 mod wait;
+mod watch;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -167,6 +170,8 @@ pub enum Command {
     Exec(exec::ExecArgs),
     /// Pull service images
     Pull(image::PullArgs),
+    /// Push service images
+    Push(push::PushArgs),
     /// Copy files/folders between a service container and the local filesystem
     Cp(cp::CpArgs),
     /// Receive real time events from containers
@@ -189,6 +194,8 @@ pub enum Command {
     Scale(scale::ScaleArgs),
     /// List volumes
     Volumes(volumes::VolumesArgs),
+    /// Watch build context for service and rebuild/refresh containers when files are updated
+    Watch(watch::WatchArgs),
     /// Show the rcompose version information
     Version(VersionArgs),
 }
@@ -268,6 +275,7 @@ pub fn main() -> ExitCode {
         Command::Wait(a) => Some(wait::wait(g, a)),
         Command::Scale(a) => Some(scale::scale(g, a)),
         Command::Volumes(a) => Some(volumes::volumes(g, a)),
+        Command::Watch(a) => Some(watch::watch(g, a)),
         _ => None,
     };
     if let Some(result) = coded {
@@ -283,6 +291,7 @@ pub fn main() -> ExitCode {
         Command::Config(args) => host(&cli.global).and_then(|h| config::run(&cli.global, &h, args)),
         Command::Image(cmd) => image::run(&cli.global, cmd),
         Command::Pull(args) => host(&cli.global).and_then(|h| image::pull(&cli.global, &h, args)),
+        Command::Push(args) => host(&cli.global).and_then(|h| push::push(&cli.global, &h, args)),
         Command::Version(args) => {
             version(args);
             Ok(())

@@ -67,6 +67,9 @@ impl Engine {
                 self.emit(Event::new(ResourceKind::Network, &n.name, Status::Removed));
             }
         }
+        // After the networks, whose removal takes the endpoints of removed containers along.
+        self.sweep();
+        self.network.resync()?;
         if opts.volumes {
             self.remove_volumes(ctx)?;
         }

@@ -67,6 +67,7 @@ impl Engine {
     ) -> Result<BTreeMap<String, ServiceImage>> {
         let mut out = BTreeMap::new();
         let mut to_pull: Vec<(&ServiceConfig, Reference, PullPolicy)> = Vec::new();
+        let mut local = BTreeMap::new();
         for s in services {
             if s.image.is_empty() && s.build.is_none() {
                 return Err(EngineError::NoImage {
@@ -81,9 +82,9 @@ impl Engine {
             if matches!(
                 policy,
                 PullPolicy::Missing | PullPolicy::Never | PullPolicy::Build
-            ) && let Some(img) = self.images.resolve(&image)?
+            ) && let Some(img) = self.resolve_local(&image, &mut local)?
             {
-                out.insert(s.name.clone(), self.with_raw(img));
+                out.insert(s.name.clone(), img);
                 continue;
             }
             if policy == PullPolicy::Build {
@@ -100,6 +101,21 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+
+    /// The local image `reference` names, read from the store once per command however many
+    /// services use it (50 services on one image read the index once, not 50 times).
+    fn resolve_local(
+        &self,
+        reference: &str,
+        seen: &mut BTreeMap<String, Option<ServiceImage>>,
+    ) -> Result<Option<ServiceImage>> {
+        if let Some(hit) = seen.get(reference) {
+            return Ok(hit.clone());
+        }
+        let found = self.images.resolve(reference)?.map(|i| self.with_raw(i));
+        seen.insert(reference.to_string(), found.clone());
+        Ok(found)
     }
 
     fn with_raw(&self, image: LocalImage) -> ServiceImage {

@@ -192,7 +192,7 @@ pub fn container_plan(
     apply_process(&mut spec, s, image)?;
     let mounts = mounts::plan(ctx, s)?;
     spec.mounts = mounts.mounts;
-    limits::apply(&mut spec, s)?;
+    limits::apply(&mut spec, s, ctx.working_dir)?;
     spec.healthcheck = health::healthcheck(s, raw_image_config)?;
     spec.labels = labels::container_labels(
         &project_labels(ctx),

@@ -2,17 +2,27 @@
 //! `deploy.resources` on top, as docker compose's `getDeployResources`), ulimits, sysctls, the
 //! restart policy (`restart`, then `deploy.restart_policy`), and the logging driver's rotation.
 
+use std::path::Path;
+
 use super::SpecError;
 use crate::compose::model::{ByteSize, NanoCpus, ServiceConfig, UlimitsConfig};
-use crate::runtime::container::{ContainerSpec, LogConfig, Resources, RestartPolicy, Ulimit};
+use crate::runtime::container::{
+    ContainerSpec, LogConfig, Resources, RestartPolicy, SeccompProfile, Ulimit,
+};
 
-pub(super) fn apply(spec: &mut ContainerSpec, s: &ServiceConfig) -> Result<(), SpecError> {
+pub(super) fn apply(
+    spec: &mut ContainerSpec,
+    s: &ServiceConfig,
+    project_dir: &Path,
+) -> Result<(), SpecError> {
     spec.read_only = s.read_only;
     spec.shm_size = positive(&s.name, "shm_size", s.shm_size.0)?;
     spec.cap_add = s.cap_add.clone();
     spec.cap_drop = s.cap_drop.clone();
     spec.privileged = s.privileged;
-    spec.no_new_privileges = security_opts(s)?;
+    let security = security_opts(s, project_dir)?;
+    spec.no_new_privileges = security.no_new_privileges;
+    spec.seccomp = security.seccomp;
     spec.ulimits = s
         .ulimits
         .iter()
@@ -39,24 +49,44 @@ fn nonzero(v: i64) -> Option<i64> {
     (v != 0).then_some(v)
 }
 
-/// `no-new-privileges` (alone, `:true` or `=true`); the options that only undo what the runtime
-/// never applies (seccomp, AppArmor, SELinux labels) are accepted.
-fn security_opts(s: &ServiceConfig) -> Result<bool, SpecError> {
-    let mut nnp = false;
+/// What `security_opt` sets.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct SecurityOpts {
+    no_new_privileges: bool,
+    seccomp: SeccompProfile,
+}
+
+/// docker compose's `parseSecurityOpts` and dockerd's: `no-new-privileges` (alone, `:true` or
+/// `=true`), `seccomp=unconfined|builtin|<file>` (a file relative to the project directory, read
+/// when the container is created); `apparmor=unconfined` and `label=disable` only undo what the
+/// runtime never applies, so they are accepted.
+fn security_opts(s: &ServiceConfig, project_dir: &Path) -> Result<SecurityOpts, SpecError> {
+    let mut out = SecurityOpts::default();
     for opt in &s.security_opt {
         let (key, value) = opt
             .split_once('=')
             .or_else(|| opt.split_once(':'))
             .unwrap_or((opt.as_str(), ""));
         match (key, value) {
-            ("no-new-privileges", "" | "true") => nnp = true,
-            ("no-new-privileges", "false") => nnp = false,
-            ("seccomp", "unconfined") | ("apparmor", "unconfined") | ("label", "disable") => {}
-            ("seccomp" | "apparmor" | "label" | "systempaths" | "credentialspec", _) => {
+            ("no-new-privileges", "" | "true") => out.no_new_privileges = true,
+            ("no-new-privileges", "false") => out.no_new_privileges = false,
+            ("seccomp", "unconfined") => out.seccomp = SeccompProfile::Unconfined,
+            ("seccomp", "builtin") => out.seccomp = SeccompProfile::Default,
+            ("seccomp", "") => {
+                return Err(SpecError::invalid(
+                    &s.name,
+                    "security_opt",
+                    opt,
+                    "expected seccomp=unconfined, seccomp=builtin or seccomp=<profile file>",
+                ));
+            }
+            ("seccomp", file) => out.seccomp = SeccompProfile::File(project_dir.join(file)),
+            ("apparmor", "unconfined") | ("label", "disable") => {}
+            ("apparmor" | "label" | "systempaths" | "credentialspec", _) => {
                 return Err(SpecError::unsupported(
                     &s.name,
                     "security_opt",
-                    format!("{opt:?}: the runtime applies no seccomp, AppArmor or SELinux profile"),
+                    format!("{opt:?}: the runtime applies no AppArmor or SELinux profile"),
                 ));
             }
             _ => {
@@ -69,7 +99,7 @@ fn security_opts(s: &ServiceConfig) -> Result<bool, SpecError> {
             }
         }
     }
-    Ok(nnp)
+    Ok(out)
 }
 
 /// A single value is both limits; `-1` is unlimited.
@@ -288,13 +318,15 @@ mod tests {
 
     fn applied(yaml: &str) -> ContainerSpec {
         let mut spec = ContainerSpec::new("t", Default::default(), vec![]);
-        apply(&mut spec, &service(yaml)).unwrap();
+        apply(&mut spec, &service(yaml), Path::new("/p")).unwrap();
         spec
     }
 
     fn err(yaml: &str) -> String {
         let mut spec = ContainerSpec::new("t", Default::default(), vec![]);
-        apply(&mut spec, &service(yaml)).unwrap_err().to_string()
+        apply(&mut spec, &service(yaml), Path::new("/p"))
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -307,14 +339,32 @@ mod tests {
             (vec!["NET_ADMIN".to_string()], vec!["ALL".to_string()])
         );
         assert!(s.privileged && s.read_only && s.no_new_privileges);
+        assert_eq!(s.seccomp, SeccompProfile::Unconfined);
         assert_eq!(s.shm_size, Some(128 << 20));
         assert!(applied("{security_opt: [no-new-privileges]}").no_new_privileges);
         assert!(!applied("{security_opt: ['no-new-privileges=false']}").no_new_privileges);
-        assert!(
-            err("{security_opt: ['seccomp=./profile.json']}")
-                .contains("`security_opt` is not supported")
-        );
         assert!(err("{security_opt: [bogus]}").contains("invalid security-opt"));
+        assert!(err("{security_opt: ['apparmor=docker-default']}").contains("AppArmor"));
+    }
+
+    #[test]
+    fn seccomp_profiles() {
+        let seccomp = |opts: &str| applied(&format!("{{security_opt: [{opts}]}}")).seccomp;
+        assert_eq!(seccomp("'no-new-privileges'"), SeccompProfile::Default);
+        assert_eq!(seccomp("'seccomp:unconfined'"), SeccompProfile::Unconfined);
+        assert_eq!(
+            seccomp("'seccomp=unconfined', 'seccomp=builtin'"),
+            SeccompProfile::Default
+        );
+        assert_eq!(
+            seccomp("'seccomp=./profiles/p.json'"),
+            SeccompProfile::File("/p/./profiles/p.json".into())
+        );
+        assert_eq!(
+            seccomp("'seccomp=/etc/p.json'"),
+            SeccompProfile::File("/etc/p.json".into())
+        );
+        assert!(err("{security_opt: ['seccomp=']}").contains("seccomp=<profile file>"));
     }
 
     #[test]

@@ -270,11 +270,7 @@ fn valid_go_pattern(pattern: &str) -> bool {
     let mut chars = pattern.chars().peekable();
     while let Some(ch) = chars.next() {
         match ch {
-            '\\' => {
-                if chars.next().is_none() {
-                    return false;
-                }
-            }
+            '\\' if chars.next().is_none() => return false,
             '[' => {
                 chars.next_if_eq(&'^');
                 let mut ranges = 0;
@@ -537,6 +533,49 @@ mod tests {
         assert!(is("a/b/tmp/c"));
         assert!(!is("src/main.rs"));
         assert!(!is("./src/../src/main.rs"));
+    }
+
+    /// The context docker 20.10 with BuildKit sent for this `.dockerignore` (`COPY . /ctx` then
+    /// `find`): the same files are kept here.
+    #[test]
+    fn same_context_as_docker() {
+        let ignore = DockerIgnore::parse(
+            "docs\n!docs/README.md\n*.md\n**/*.log\nnode_modules\nbuild\n!build/keep/*\n!logs/z.log\n",
+        )
+        .unwrap();
+        let files = [
+            ".dockerignore",
+            "Dockerfile",
+            "a.md",
+            "build/keep/k.txt",
+            "build/out.o",
+            "docs/README.md",
+            "docs/other.md",
+            "keepme.txt",
+            "logs/z.log",
+            "node_modules/pkg/i.js",
+            "sub/deep/y.log",
+            "sub/x.md",
+            "x.log",
+        ];
+        let kept: Vec<&str> = files
+            .into_iter()
+            .filter(|f| !ignore.is_excluded(Path::new(f)))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                ".dockerignore",
+                "Dockerfile",
+                "build/keep/k.txt",
+                "docs/README.md",
+                "keepme.txt",
+                "logs/z.log",
+                "sub/x.md"
+            ]
+        );
+        assert!(!ignore.may_include_under(Path::new("node_modules")));
+        assert!(ignore.may_include_under(Path::new("build")));
     }
 
     /// fsutil's walker shortcut: skip an excluded directory unless an exception may apply.

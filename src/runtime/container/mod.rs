@@ -9,10 +9,12 @@ pub mod copy;
 pub mod error;
 pub mod events;
 pub mod logs;
+pub mod names;
 pub mod oci;
 pub mod paths;
 pub mod rootfs;
 pub mod runtime;
+pub mod seccomp;
 pub mod spec;
 pub mod state;
 pub mod stats;
@@ -26,6 +28,7 @@ pub use runtime::{
     ContainerId, ContainerInfo, ContainerRuntime, DEFAULT_RUN_ROOT, DEFAULT_STATE_ROOT, ExecIo,
     ExecOutput, LogIter, RemoveOptions, Runtime,
 };
+pub use seccomp::SeccompProfile;
 pub use spec::{
     ContainerSpec, ExecSpec, HealthTest, Healthcheck, LogConfig, MountKind, MountSpec, NetworkMode,
     Propagation, Resources, RestartPolicy, Ulimit,

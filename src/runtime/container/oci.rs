@@ -2,7 +2,8 @@
 //!
 //! The spec is assembled as OCI JSON and parsed into [`oci_spec::runtime::Spec`], which checks
 //! every field's type; docker's defaults are applied here: capability set, masked and read-only
-//! paths, `/dev/shm` size, hostname, cgroup path `/<cgroup_parent>/<id>`.
+//! paths, seccomp filter (see [`super::seccomp`]), `/dev/shm` size, hostname, cgroup path
+//! `/<cgroup_parent>/<id>`.
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +11,7 @@ use oci_spec::runtime::Spec;
 use serde_json::{Value, json};
 
 use super::error::{ContainerError, Result};
+use super::seccomp;
 use super::spec::{ContainerSpec, MountKind, NetworkMode, Propagation};
 use super::user::ResolvedUser;
 
@@ -331,7 +333,7 @@ pub fn build_spec(spec: &ContainerSpec, inp: &OciInputs<'_>) -> Result<Spec> {
         rlimits.push(json!({"type": typ, "hard": u.hard, "soft": u.soft}));
     }
 
-    let process = json!({
+    let mut process = json!({
         "terminal": false,
         "user": {
             "uid": inp.user.uid,
@@ -345,8 +347,13 @@ pub fn build_spec(spec: &ContainerSpec, inp: &OciInputs<'_>) -> Result<Spec> {
             "bounding": caps, "effective": caps, "permitted": caps,
         },
         "rlimits": rlimits,
-        "noNewPrivileges": spec.no_new_privileges,
     });
+    // Only when set: libcontainer loads the seccomp filter after dropping capabilities (needing
+    // no_new_privs) whenever the field is present, even `false`; absent, it loads the filter
+    // while it still has CAP_SYS_ADMIN, as runc does for containers without no-new-privileges.
+    if spec.no_new_privileges {
+        process["noNewPrivileges"] = json!(true);
+    }
 
     // Mounts: the runtime's defaults, then /etc files, then the user's mounts (parents first).
     let shm = format!("size={}", spec.shm_size.unwrap_or(64 * 1024 * 1024));
@@ -562,6 +569,13 @@ pub fn build_spec(spec: &ContainerSpec, inp: &OciInputs<'_>) -> Result<Spec> {
     });
     if shared {
         linux["rootfsPropagation"] = json!("rshared");
+    }
+    let seccomp = spec
+        .seccomp
+        .to_oci(spec.privileged, &caps, &seccomp::Host::current()?)?;
+    if let Some(filter) = seccomp {
+        linux["seccomp"] =
+            serde_json::to_value(filter).map_err(|e| ContainerError::Oci(e.to_string()))?;
     }
     let mut doc = json!({
         "ociVersion": "1.0.2",

@@ -104,6 +104,8 @@ pub struct Monitor {
     restart_at: Option<Instant>,
     run_started: Instant,
     backoff: Duration,
+    /// Log records dropped since the log last took one (a full disk).
+    log_dropped: u64,
     done: bool,
     /// Released after the waiters are answered (see [`rootfs::DetachedRootfs`]).
     detached_rootfs: Option<rootfs::DetachedRootfs>,
@@ -135,13 +137,7 @@ impl Monitor {
     /// Sets up the monitor: signals, socket, state, rootfs, volumes and the OCI bundle.
     pub fn new(layout: Layout, id: &str) -> Result<Self> {
         let paths = layout.container(id);
-        let stored: StoredSpec = serde_json::from_slice(
-            &fs::read(paths.spec()).ctx("read container spec", paths.spec())?,
-        )
-        .map_err(|e| ContainerError::CorruptState {
-            path: paths.spec(),
-            reason: e.to_string(),
-        })?;
+        let stored = StoredSpec::load(&paths.spec(), id)?;
         let mut state = ContainerState::load(&paths.state())?;
         state.monitor = ProcId::of(std::process::id() as i32);
         state.boot_id = crate::runtime::container::state::boot_id();
@@ -202,6 +198,7 @@ impl Monitor {
             restart_at: None,
             run_started: Instant::now(),
             backoff: BACKOFF_START,
+            log_dropped: 0,
             done: false,
             detached_rootfs: None,
         };
@@ -341,7 +338,7 @@ impl Monitor {
 
     fn save(&mut self) {
         if let Err(e) = self.state.save(&self.paths.state()) {
-            eprintln!("monitor: saving state: {e}");
+            diag!("monitor: saving state: {e}");
         }
     }
 
@@ -368,6 +365,7 @@ impl Monitor {
             .map_err(lc_err)?
             .with_executor(RcomposeExecutor {
                 init: self.spec().init,
+                controlling_tty: false,
             })
             .with_stdout(out_w)
             .with_stderr(err_w)
@@ -467,7 +465,7 @@ impl Monitor {
                 if let Err(e) = poll(&mut fds, timeout)
                     && e != nix::Error::EINTR
                 {
-                    eprintln!("monitor: poll: {e}");
+                    diag!("monitor: poll: {e}");
                 }
                 let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
                 let n = self.pipes.len();
@@ -523,15 +521,30 @@ impl Monitor {
             }
             Ok(n) => {
                 for line in p.lines.push(&buf[..n]) {
-                    if let Err(e) = self.log.write(p.stream, &line) {
-                        eprintln!("monitor: writing log: {e}");
+                    // The container keeps running when its log cannot be written (a full disk,
+                    // like docker's json-file driver): the record is dropped, reported once.
+                    match self.log.write(p.stream, &line) {
+                        Ok(()) if self.log_dropped > 0 => {
+                            diag!(
+                                "monitor: log writable again; {} records dropped",
+                                self.log_dropped
+                            );
+                            self.log_dropped = 0;
+                        }
+                        Ok(()) => {}
+                        Err(e) => {
+                            if self.log_dropped == 0 {
+                                diag!("monitor: writing log: {e}; dropping records until it works");
+                            }
+                            self.log_dropped += 1;
+                        }
                     }
                 }
                 true
             }
             Err(nix::Error::EAGAIN) | Err(nix::Error::EINTR) => true,
             Err(e) => {
-                eprintln!("monitor: reading {}: {e}", p.stream);
+                diag!("monitor: reading {}: {e}", p.stream);
                 self.pipes.remove(i);
                 false
             }
@@ -646,7 +659,7 @@ impl Monitor {
         if let Err(e) = fs::remove_dir_all(&lc_dir)
             && e.kind() != std::io::ErrorKind::NotFound
         {
-            eprintln!("monitor: removing {}: {e}", lc_dir.display());
+            diag!("monitor: removing {}: {e}", lc_dir.display());
         }
     }
 
@@ -655,7 +668,7 @@ impl Monitor {
         self.restart_at = None;
         match rootfs::detach_rootfs(&self.paths) {
             Ok(d) => self.detached_rootfs = Some(d),
-            Err(e) => eprintln!("monitor: {e}"),
+            Err(e) => diag!("monitor: {e}"),
         }
         self.state.status = Status::Exited;
         self.state.monitor = None;
@@ -677,7 +690,7 @@ impl Monitor {
             self.restart_at = None;
             self.state.restart_count += 1;
             if let Err(e) = self.start_container() {
-                eprintln!("monitor: restart failed: {e}");
+                diag!("monitor: restart failed: {e}");
                 self.state.error = Some(e.to_string());
                 self.finalize();
             }
@@ -744,7 +757,7 @@ impl Monitor {
             && let Some(c) = &mut self.container
         {
             if let Err(e) = c.resume() {
-                eprintln!("monitor: resume: {e}");
+                diag!("monitor: resume: {e}");
             }
             self.state.status = Status::Running;
             self.save();
@@ -937,7 +950,10 @@ impl Monitor {
         let b = ContainerBuilder::new(self.id.clone(), SyscallType::Linux)
             .with_root_path(self.paths.lc_root.clone())
             .map_err(lc_err)?
-            .with_executor(RcomposeExecutor { init: false })
+            .with_executor(RcomposeExecutor {
+                init: false,
+                controlling_tty: spec.tty,
+            })
             .with_stdin(stdin)
             .with_stdout(stdout)
             .with_stderr(stderr);

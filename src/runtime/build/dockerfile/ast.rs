@@ -142,6 +142,53 @@ pub struct Run {
     pub security: Option<String>,
 }
 
+/// What a `RUN` executes once BuildKit's heredoc rules are applied (its `dispatchRun`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunScript<'a> {
+    /// Exec form: this argv, no shell.
+    Exec(&'a [String]),
+    /// Run with the stage's shell: `SHELL` (default `/bin/sh -c`) plus this one argument.
+    Shell(String),
+    /// `RUN <<EOF` whose body starts with `#!`: write `content` to a file called `name`
+    /// (mode 0755, e.g. under `/dev/pipes/`) and execute it directly.
+    File { name: &'a str, content: &'a str },
+}
+
+impl Run {
+    /// The command to run: `RUN <<EOF` alone runs the body as the script (or as a file when it
+    /// has a shebang); other heredocs are appended to the command line, each body followed by
+    /// its terminator, for the shell to read.
+    pub fn script(&self) -> RunScript<'_> {
+        let command = match &self.command {
+            CommandForm::Exec(argv) => return RunScript::Exec(argv),
+            CommandForm::Shell(command) => command,
+        };
+        let Some(first) = self.heredocs.first() else {
+            return RunScript::Shell(command.clone());
+        };
+        if super::heredoc::parse_heredoc(command)
+            .ok()
+            .flatten()
+            .is_some()
+        {
+            if first.content.starts_with("#!") {
+                return RunScript::File {
+                    name: &first.name,
+                    content: &first.content,
+                };
+            }
+            return RunScript::Shell(first.content.clone());
+        }
+        let mut script = command.clone();
+        for doc in &self.heredocs {
+            script.push('\n');
+            script.push_str(&doc.content);
+            script.push_str(&doc.name);
+        }
+        RunScript::Shell(script)
+    }
+}
+
 /// `COPY`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Copy {

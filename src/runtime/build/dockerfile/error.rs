@@ -55,6 +55,8 @@ pub enum ExpandErrorKind {
     Required { name: String, message: String },
     #[error("unsupported modifier ({0}) in substitution")]
     UnsupportedModifier(String),
+    #[error("substitutions nested deeper than {0} levels")]
+    TooDeep(usize),
     #[error("invalid pattern ({pattern}) in substitution: {reason}")]
     InvalidPattern { pattern: String, reason: String },
 }

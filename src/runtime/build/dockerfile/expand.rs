@@ -12,7 +12,7 @@
 //! | --- | --- | --- |
 //! | `FROM` image, `--platform` | yes, with the global ARGs only | [`expand_word`] |
 //! | `ENV`, `LABEL` | keys and values | [`expand_word`] |
-//! | `ARG` | names and defaults | [`expand_word`] |
+//! | `ARG` | defaults (not names; a `--build-arg` value replaces the default unexpanded) | [`expand_word`] |
 //! | `WORKDIR`, `USER`, `STOPSIGNAL`, `VOLUME` | yes | [`expand_word`] per value |
 //! | `EXPOSE` | yes, and split | [`expand_words`] per value |
 //! | `COPY`/`ADD` sources, dest, `--chown`, `--chmod`, `--checksum` | yes | [`expand_word`] |
@@ -57,6 +57,20 @@ pub fn expand_heredoc(content: &str, lookup: Lookup<'_>) -> Result<String, Expan
     lexer.process(content, lookup).map(|(word, _)| word)
 }
 
+/// A `RUN` line as BuildKit names it in progress output: set variables substituted, unset ones
+/// and quotes left as written (`RUN echo "hello-${C:-def}"`); the text itself if it does not
+/// lex.
+pub fn expand_for_display(text: &str, lookup: Lookup<'_>, escape: char) -> String {
+    let lexer = Lexer {
+        raw_quotes: true,
+        skip_unset_env: true,
+        ..Lexer::new(escape)
+    };
+    lexer
+        .process(text, lookup)
+        .map_or_else(|_| text.to_string(), |(word, _)| word)
+}
+
 /// Whether BuildKit expands variables in this instruction's arguments (see the module table).
 pub fn expands_variables(instruction: &Instruction) -> bool {
     !matches!(
@@ -93,7 +107,7 @@ pub fn expand_instruction(
                 .iter()
                 .map(|d| {
                     Ok(ArgDecl {
-                        name: word(&d.name)?,
+                        name: d.name.clone(),
                         default: d.default.as_deref().map(word).transpose()?,
                     })
                 })
@@ -184,6 +198,7 @@ impl Lexer {
             lexer: *self,
             raw_escapes: self.raw_escapes,
             lookup,
+            depth: 0,
         };
         scan.until(None, self.raw_escapes)
             .map_err(|kind| ExpandError {
@@ -203,7 +218,12 @@ struct Scan<'a> {
     /// Current escape handling; substitution modifiers switch it for their operand.
     raw_escapes: bool,
     lookup: Lookup<'a>,
+    /// `${...}` nesting, bounded so hostile input cannot exhaust the stack.
+    depth: usize,
 }
+
+/// Deeper `${a:-${b:-...}}` nesting than any real Dockerfile uses.
+const MAX_NESTING: usize = 64;
 
 /// Word splitting state: whitespace from unquoted text and from `$` values splits words.
 #[derive(Default)]
@@ -422,6 +442,17 @@ impl Scan<'_> {
             Some('{' | '}' | ':') => return Err(ExpandErrorKind::BadSubstitution),
             Some(_) => {}
         }
+        if self.depth >= MAX_NESTING {
+            return Err(ExpandErrorKind::TooDeep(MAX_NESTING));
+        }
+        self.depth += 1;
+        let value = self.braced();
+        self.depth -= 1;
+        value
+    }
+
+    /// `${...}` after the `{`.
+    fn braced(&mut self) -> Step<String> {
         let name = self.name();
         match self.next() {
             None => Err(ExpandErrorKind::MissingBrace),
@@ -855,6 +886,15 @@ mod tests {
     }
 
     #[test]
+    fn nesting_is_bounded() {
+        let deep = "${a:-".repeat(MAX_NESTING + 1) + &"}".repeat(MAX_NESTING + 1);
+        let err = word_with(&deep, &HashMap::new()).unwrap_err();
+        assert_eq!(err.kind, ExpandErrorKind::TooDeep(MAX_NESTING));
+        let ok = "${a:-".repeat(MAX_NESTING) + "x" + &"}".repeat(MAX_NESTING);
+        assert_eq!(word_with(&ok, &HashMap::new()).unwrap(), "x");
+    }
+
+    #[test]
     fn backtick_escape_and_raw_heredoc_bodies() {
         let vars = env(&[("A", "1")]);
         let lookup = |k: &str| vars.get(k).cloned();
@@ -866,6 +906,25 @@ mod tests {
         assert_eq!(
             expand_heredoc("echo \"$A\" '$A' \\$A\n", &lookup).unwrap(),
             "echo \"1\" '1' $A\n"
+        );
+    }
+
+    /// What docker 20.10's BuildKit printed for `RUN echo "RESULT ${A}-${B:-no}-${C:-def}-${A:+set}"`.
+    #[test]
+    fn progress_names_keep_unset_variables() {
+        let vars = env(&[("A", "hello"), ("B", "x y")]);
+        let lookup = |k: &str| vars.get(k).cloned();
+        assert_eq!(
+            expand_for_display(
+                "RUN echo \"RESULT ${A}-${B:-no}-${C:-def}-${A:+set}\"",
+                &lookup,
+                '\\'
+            ),
+            "RUN echo \"RESULT hello-x y-${C:-def}-set\""
+        );
+        assert_eq!(
+            expand_for_display("RUN echo 'open", &lookup, '\\'),
+            "RUN echo 'open"
         );
     }
 

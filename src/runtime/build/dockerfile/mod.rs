@@ -29,11 +29,12 @@ mod words;
 
 pub use ast::{
     Add, ArgDecl, CommandForm, Copy, Directives, Dockerfile, FromImage, HealthCmd, Healthcheck,
-    Heredoc, Instruction, Located, Run, Stage,
+    Heredoc, Instruction, Located, Run, RunScript, Stage,
 };
 pub use error::{ExpandError, ExpandErrorKind, ParseError};
 pub use expand::{
-    expand_heredoc, expand_instruction, expand_word, expand_words, expands_variables,
+    expand_for_display, expand_heredoc, expand_instruction, expand_word, expand_words,
+    expands_variables,
 };
 
 use instruction::{Parsed, interpret};

@@ -690,6 +690,13 @@ fn instruction_errors_name_the_line() {
             2,
             "dockerfile contains no stages to build",
         ),
+        // Checked against docker 20.10 with BuildKit: a directive after a blank line is a comment
+        // (20.10 upper-cases the keyword in the message; current BuildKit keeps it as written).
+        (
+            "\n# escape=`\nFROM a\nRUN echo a `\n b\n",
+            5,
+            "unknown instruction: b",
+        ),
         (
             "# escape=x\nFROM a\n",
             1,
@@ -735,5 +742,34 @@ fn keywords_are_case_insensitive_and_flags_ignored_where_buildkit_ignores_them()
             name: "y".into(),
             default: None
         }])
+    );
+}
+
+/// BuildKit's `dispatchRun` heredoc handling, through [`Run::script`].
+#[test]
+fn run_scripts_from_heredocs() {
+    let got = instructions(
+        "FROM a\nRUN [\"a\", \"b\"]\nRUN echo hi\nRUN <<EOF\necho one\nEOF\nRUN <<-EOF\n\t#!/usr/bin/env python3\n\tprint(1)\nEOF\nRUN python3 <<EOF > out\nprint(2)\nEOF\n",
+    );
+    let scripts: Vec<RunScript> = got
+        .iter()
+        .map(|i| match i {
+            Instruction::Run(run) => run.script(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let argv = ["a".to_string(), "b".to_string()];
+    assert_eq!(
+        scripts,
+        [
+            RunScript::Exec(&argv),
+            RunScript::Shell("echo hi".into()),
+            RunScript::Shell("echo one\n".into()),
+            RunScript::File {
+                name: "EOF",
+                content: "#!/usr/bin/env python3\nprint(1)\n"
+            },
+            RunScript::Shell("python3 <<EOF > out\nprint(2)\nEOF".into()),
+        ]
     );
 }
