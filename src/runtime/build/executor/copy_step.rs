@@ -138,7 +138,7 @@ impl<'a> StageRun<'a> {
         let key = base.field(&h.finalize()).finish();
         let history = format!("{} # buildkit", ins.source);
         let exec = self.copy_exec(c.link, e, extra, main, main_sel, origin)?;
-        self.fs_step(ins, key, alt, history, exec)
+        self.fs_step(&ins.source, key, alt, history, exec)
     }
 
     /// Expand the words, write heredoc sources and fetch URLs into the extra tree.

@@ -321,14 +321,14 @@ impl<'a> StageRun<'a> {
     /// `alt` computes on a miss), else `exec` it and record it under both keys.
     fn fs_step(
         &mut self,
-        ins: &Located<Instruction>,
+        name: &str,
         key: CacheKey,
         alt: Option<AltKey<'_>>,
         history: String,
         exec: Exec<'_>,
     ) -> Result<()> {
         let label = self.next_label();
-        let vertex = self.s.reporter.vertex(label.as_deref(), &ins.source);
+        let vertex = self.s.reporter.vertex(label.as_deref(), name);
         match self.lookup_or_exec(&vertex, &key, alt, exec) {
             Ok(rec) => {
                 if rec.1 {
@@ -423,7 +423,7 @@ impl<'a> StageRun<'a> {
             s.commit_overlay(&mut ovl)
         });
         let history = format!("WORKDIR {}", self.st.config.working_dir());
-        self.fs_step(ins, key, None, history, exec)
+        self.fs_step(&ins.source, key, None, history, exec)
     }
 
     /// The tree `--from=<name>` names: a stage, a named context or an image.

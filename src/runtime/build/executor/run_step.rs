@@ -11,7 +11,7 @@ use sha2::{Digest as _, Sha256};
 use super::{Exec, RemoveOnDrop, Source, StageRun};
 use crate::runtime::build::cache::KeyBuilder;
 use crate::runtime::build::context::SourceTree;
-use crate::runtime::build::dockerfile::{Instruction, Located, Run};
+use crate::runtime::build::dockerfile::{self, Instruction, Located, Run};
 use crate::runtime::build::error::{BuildError, IoContext, Origin, Result};
 use crate::runtime::build::instructions::run::{self as runcmd, Command, Mount};
 use crate::runtime::build::layer::{self, StoredLayer};
@@ -51,9 +51,14 @@ impl StageRun<'_> {
             Command::Argv(argv) => format!("RUN {} # buildkit", argv.join(" ")),
             Command::Script { body, .. } => format!("RUN {body} # buildkit"),
         };
+        // BuildKit names the step with the variables that are set substituted.
+        let name = {
+            let lookup = self.scope.lookup(&self.st.config);
+            dockerfile::expand_for_display(&ins.source, &lookup, self.scope.escape)
+        };
         let s = self.s;
         let exec: Exec<'_> = Box::new(move |vertex| s.run_step(step, vertex, origin));
-        self.fs_step(ins, key, None, history, exec)
+        self.fs_step(&name, key, None, history, exec)
     }
 
     fn run_inputs(&self, ins: &Located<Instruction>, r: &Run, origin: &Origin) -> Result<RunStep> {
