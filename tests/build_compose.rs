@@ -295,3 +295,53 @@ fn up_build_recreates_only_the_rebuilt_service() {
     env.ok(&["down", "-t", "0"]);
     env.assert_clean();
 }
+
+#[test]
+fn image_prune_drops_the_build_cache_with_the_images() {
+    require_root!();
+    let env = ComposeEnv::new("bld-prune", "services:\n  app:\n    build: .\n");
+    write(
+        &env,
+        "Dockerfile",
+        "FROM lab/busybox:1 AS gen\nRUN echo data > /data && echo scratch > /junk\nFROM lab/busybox:1\nCOPY --from=gen /data /data\n",
+    );
+    build(&env, &["-q"]);
+    let image_root = env.state_root().join("image");
+    let count = |d: &str| {
+        fs::read_dir(image_root.join(d))
+            .map(|r| r.count())
+            .unwrap_or(0)
+    };
+    // The RUN, and the COPY under its input key and its content key.
+    assert_eq!(count("buildcache"), 3);
+    // The build stage's layer is in no image: the cache alone kept it.
+    env.ok(&["image", "prune", "-f"]);
+    assert_eq!(
+        count("buildcache"),
+        2,
+        "the records of the image's own layer stay"
+    );
+    env.ok(&["image", "prune", "-a", "-f"]);
+    assert_eq!(count("buildcache"), 0);
+    assert_eq!(
+        count("layers"),
+        0,
+        "every layer went with the images and the cache"
+    );
+    // `-a` took the base image too.
+    let bb = support::busybox::busybox();
+    env.ok(&[
+        "image",
+        "load",
+        "-i",
+        bb.docker_archive.to_str().expect("utf-8"),
+    ]);
+    let progress = build(&env, &[]);
+    assert!(
+        dockerfile_steps(&progress)
+            .iter()
+            .filter(|(n, _)| !n.contains("FROM"))
+            .all(|(_, o)| o == "DONE"),
+        "nothing cached after the prune: {progress}"
+    );
+}

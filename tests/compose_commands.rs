@@ -237,12 +237,10 @@ fn run_refuses_what_the_runtime_cannot_do() {
         err.contains("--service-ports and --publish are incompatible"),
         "{err}"
     );
-    // A build-only service is built first; with no Dockerfile in its context that fails, naming it.
+    // `tool` has a build section but no Dockerfile: `run` builds the missing image first.
     let err = env.fails(&["run", "--rm", "tool"]);
-    assert!(
-        err.contains("failed to build \"tool\"") && err.contains("tool/Dockerfile"),
-        "{err}"
-    );
+    assert!(err.contains("failed to build \"tool\""), "{err}");
+    assert!(err.contains("tool/Dockerfile: No such file"), "{err}");
     let err = env.fails(&["run", "--rm", "nosuch"]);
     assert!(err.contains("no such service: nosuch"), "{err}");
     assert!(env.ps_json(&["-a"]).is_empty(), "nothing was started");

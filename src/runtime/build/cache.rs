@@ -89,6 +89,14 @@ pub struct CacheRecord {
     pub created: String,
 }
 
+/// What [`BuildCache::prune`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CachePruned {
+    pub records: usize,
+    /// Disk space the garbage collection after it freed.
+    pub reclaimed_bytes: u64,
+}
+
 /// The cache of one state root.
 #[derive(Debug, Clone)]
 pub struct BuildCache {
@@ -145,7 +153,7 @@ impl BuildCache {
     /// Drop records: all of them with `all` (and the `RUN --mount=type=cache` directories),
     /// else those whose layer no image uses (or that is gone); then collect the store's
     /// garbage. Returns how many records went.
-    pub fn prune(&self, store: &ImageStore, all: bool) -> Result<usize> {
+    pub fn prune(&self, store: &ImageStore, all: bool) -> Result<CachePruned> {
         let used: std::collections::BTreeSet<Digest> = if all {
             Default::default()
         } else {
@@ -170,8 +178,11 @@ impl BuildCache {
                 fs::remove_dir_all(&mounts).at(&mounts)?;
             }
         }
-        store.gc()?;
-        Ok(removed)
+        let gc = store.gc()?;
+        Ok(CachePruned {
+            records: removed,
+            reclaimed_bytes: gc.bytes,
+        })
     }
 }
 
@@ -220,9 +231,9 @@ mod tests {
         assert_eq!(cache.get(&store, &key2), Some(with_layer));
 
         // No image uses the layer: pruning drops that record; `all` drops the rest.
-        assert_eq!(cache.prune(&store, false).unwrap(), 1);
+        assert_eq!(cache.prune(&store, false).unwrap().records, 1);
         assert_eq!(cache.get(&store, &key2), None);
-        assert_eq!(cache.prune(&store, true).unwrap(), 1);
+        assert_eq!(cache.prune(&store, true).unwrap().records, 1);
         assert_eq!(cache.get(&store, &key), None);
     }
 }

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use super::super::dockerfile::{CommandForm, Heredoc, Run};
+use super::super::dockerfile::{CommandForm, Run, RunScript};
 use super::super::error::{BuildError, Origin, Result};
 use super::StageVars;
 
@@ -20,40 +20,16 @@ pub enum Command {
     Script { path: String, body: String },
 }
 
-/// Whether `cmd` is nothing but one heredoc marker (`<<EOF`, `<<-"EOF"`, ...).
-fn is_lone_marker(cmd: &str, doc: &Heredoc) -> bool {
-    let m = cmd.trim();
-    let Some(rest) = m.strip_prefix("<<") else {
-        return false;
-    };
-    let rest = rest.strip_prefix('-').unwrap_or(rest);
-    let unquoted: String = rest.chars().filter(|c| !matches!(c, '"' | '\'')).collect();
-    unquoted == doc.name
-}
-
-/// The command of a RUN instruction.
+/// The command of a RUN instruction, after BuildKit's heredoc rules (the parser's
+/// [`Run::script`]); a `#!` script is run from `/dev/pipes/<name>`, where BuildKit puts it.
 pub fn command(run: &Run, vars: &StageVars) -> Command {
-    match (&run.command, run.heredocs.as_slice()) {
-        (CommandForm::Shell(cmd), [doc]) if is_lone_marker(cmd, doc) => {
-            if doc.content.starts_with("#!") {
-                Command::Script {
-                    path: format!("/dev/pipes/{}", doc.name),
-                    body: doc.content.clone(),
-                }
-            } else {
-                Command::Argv(vars.argv(&CommandForm::Shell(doc.content.clone())))
-            }
-        }
-        (CommandForm::Shell(cmd), docs) if !docs.is_empty() => {
-            let mut text = cmd.clone();
-            for d in docs {
-                text.push('\n');
-                text.push_str(&d.content);
-                text.push_str(&d.name);
-            }
-            Command::Argv(vars.argv(&CommandForm::Shell(text)))
-        }
-        (form, _) => Command::Argv(vars.argv(form)),
+    match run.script() {
+        RunScript::Exec(argv) => Command::Argv(argv.to_vec()),
+        RunScript::Shell(text) => Command::Argv(vars.argv(&CommandForm::Shell(text))),
+        RunScript::File { name, content } => Command::Script {
+            path: format!("/dev/pipes/{name}"),
+            body: content.to_string(),
+        },
     }
 }
 
@@ -151,6 +127,7 @@ pub fn parse_mount(spec: &str, workdir: &str, origin: &Origin) -> Result<Mount> 
 mod tests {
     use super::*;
     use crate::runtime::build::config::ImageConfig;
+    use crate::runtime::build::dockerfile::Heredoc;
 
     fn doc(name: &str, content: &str) -> Heredoc {
         Heredoc {
