@@ -146,30 +146,28 @@ impl<W: io::Write> TarWalk<W> {
         if ft.is_char_device() && md.rdev() == 0 {
             let mut name = std::ffi::OsString::from(".wh.");
             name.push(rel.file_name().unwrap_or_default());
-            let wh = rel.with_file_name(name);
-            return self.whiteout(&wh, &md);
+            return self.whiteout(&rel.with_file_name(name), &md);
         }
         let xattrs = self.xattrs(abs)?;
         let opaque = xattrs.iter().any(|(k, v)| {
             OPAQUE.iter().any(|o| k.as_bytes() == o.as_bytes()) && v.as_slice() == b"y"
         });
-        let kept: Vec<(CString, Vec<u8>)> = xattrs
-            .into_iter()
+        let kept: Vec<(String, &[u8])> = xattrs
+            .iter()
             .filter(|(k, _)| !is_overlay_private(k.as_bytes()))
-            .collect();
-        let mut h = header(&md);
-        if !kept.is_empty() {
-            let mut pax: Vec<(String, &[u8])> = Vec::new();
-            for (k, v) in &kept {
-                pax.push((
+            .map(|(k, v)| {
+                (
                     format!("SCHILY.xattr.{}", k.to_string_lossy()),
                     v.as_slice(),
-                ));
-            }
+                )
+            })
+            .collect();
+        if !kept.is_empty() {
             self.builder
-                .append_pax_extensions(pax.iter().map(|(k, v)| (k.as_str(), *v)))
+                .append_pax_extensions(kept.iter().map(|(k, v)| (k.as_str(), *v)))
                 .at(abs)?;
         }
+        let mut h = header(&md);
         if ft.is_dir() {
             h.set_entry_type(EntryType::Directory);
             let mut p = rel.as_os_str().to_owned();
@@ -188,33 +186,44 @@ impl<W: io::Write> TarWalk<W> {
             return self.builder.append_link(&mut h, rel, &target).at(abs);
         }
         if ft.is_file() {
-            if md.nlink() > 1 {
-                let key = (md.dev(), md.ino());
-                if let Some(first) = self.links.get(&key) {
-                    h.set_entry_type(EntryType::Link);
-                    h.set_size(0);
-                    let first = first.clone();
-                    return self.builder.append_link(&mut h, rel, &first).at(abs);
-                }
-                self.links.insert(key, rel.to_path_buf());
-            }
-            h.set_entry_type(EntryType::Regular);
-            let f = File::open(abs).at(abs)?;
-            return self.builder.append_data(&mut h, rel, f).at(abs);
+            return self.file(abs, rel, &md, h);
         }
-        let (kind, major, minor) = if ft.is_fifo() {
-            (EntryType::Fifo, 0, 0)
+        self.special(abs, rel, &md, h)
+    }
+
+    /// A regular file; the second and later names of a multiply-linked one become hardlinks.
+    fn file(&mut self, abs: &Path, rel: &Path, md: &fs::Metadata, mut h: Header) -> Result<()> {
+        if md.nlink() > 1 {
+            let key = (md.dev(), md.ino());
+            if let Some(first) = self.links.get(&key).cloned() {
+                h.set_entry_type(EntryType::Link);
+                h.set_size(0);
+                return self.builder.append_link(&mut h, rel, &first).at(abs);
+            }
+            self.links.insert(key, rel.to_path_buf());
+        }
+        h.set_entry_type(EntryType::Regular);
+        let f = File::open(abs).at(abs)?;
+        self.builder.append_data(&mut h, rel, f).at(abs)
+    }
+
+    /// Fifos and device nodes (sockets are skipped, as docker does).
+    fn special(&mut self, abs: &Path, rel: &Path, md: &fs::Metadata, mut h: Header) -> Result<()> {
+        let ft = md.file_type();
+        let kind = if ft.is_fifo() {
+            EntryType::Fifo
+        } else if ft.is_char_device() {
+            EntryType::Char
+        } else if ft.is_block_device() {
+            EntryType::Block
         } else {
-            let dev = md.rdev();
-            let kind = if ft.is_char_device() {
-                EntryType::Char
-            } else if ft.is_block_device() {
-                EntryType::Block
-            } else {
-                // A socket: docker skips them too.
-                return Ok(());
-            };
-            (kind, libc::major(dev), libc::minor(dev))
+            return Ok(());
+        };
+        let dev = md.rdev();
+        let (major, minor) = if ft.is_fifo() {
+            (0, 0)
+        } else {
+            (libc::major(dev), libc::minor(dev))
         };
         h.set_entry_type(kind);
         h.set_device_major(major).at(abs)?;

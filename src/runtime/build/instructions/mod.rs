@@ -193,82 +193,29 @@ pub fn apply_metadata(
     origin: &Origin,
 ) -> Result<Option<String>> {
     let text = match ins {
-        Instruction::Env(pairs) => {
-            let mut shown = Vec::new();
-            for (k, v) in pairs {
-                let value = scope.word(config, v, origin)?;
-                config.set_env(k, &value);
-                shown.push(format!("{k}={value}"));
-            }
-            format!("ENV {}", shown.join(" "))
-        }
-        Instruction::Label(pairs) => {
-            let mut shown = Vec::new();
-            for (k, v) in pairs {
-                let key = scope.word(config, k, origin)?;
-                let value = scope.word(config, v, origin)?;
-                config.set_label(&key, &value);
-                shown.push(format!("{key}={value}"));
-            }
-            format!("LABEL {}", shown.join(" "))
-        }
-        Instruction::Expose(ports) => {
-            let mut keys = Vec::new();
-            for p in ports {
-                for w in scope.words(config, p, origin)? {
-                    keys.extend(expose_keys(&w, origin)?);
-                }
-            }
-            for k in &keys {
-                config.expose(k);
-            }
-            format!(
-                "EXPOSE map[{}]",
-                keys.iter()
-                    .map(|k| format!("{k}:{{}}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            )
-        }
+        Instruction::Env(pairs) => env(pairs, config, scope, origin)?,
+        Instruction::Label(pairs) => label(pairs, config, scope, origin)?,
+        Instruction::Expose(ports) => expose(ports, config, scope, origin)?,
+        Instruction::Volume(vols) => volume(vols, config, scope, origin)?,
         Instruction::User(u) => {
             let user = scope.word(config, u, origin)?;
             config.set_user(&user);
             format!("USER {user}")
         }
-        Instruction::Volume(vols) => {
-            let mut all = Vec::new();
-            for v in vols {
-                for w in scope.words(config, v, origin)? {
-                    if w.trim().is_empty() {
-                        return Err(BuildError::instruction(
-                            origin,
-                            "VOLUME specified can not be an empty string",
-                        ));
-                    }
-                    all.push(w);
-                }
-            }
-            for v in &all {
-                config.add_volume(v);
-            }
-            format!("VOLUME [{}]", all.join(" "))
-        }
         Instruction::Cmd(form) => {
             let argv = vars.argv(form);
             config.set_cmd(Some(argv.clone()));
             vars.cmd_set = true;
-            format!("CMD {}", serde_json::to_string(&argv).unwrap_or_default())
+            format!("CMD {}", json_list(&argv))
         }
         Instruction::Entrypoint(form) => {
             let argv = vars.argv(form);
             config.set_entrypoint(argv.clone());
+            // An inherited CMD makes no sense with a new ENTRYPOINT (BuildKit drops it).
             if !vars.cmd_set {
                 config.set_cmd(None);
             }
-            format!(
-                "ENTRYPOINT {}",
-                serde_json::to_string(&argv).unwrap_or_default()
-            )
+            format!("ENTRYPOINT {}", json_list(&argv))
         }
         Instruction::Healthcheck(h) => {
             config.set_healthcheck(healthcheck_json(h, vars));
@@ -277,13 +224,7 @@ pub fn apply_metadata(
                 Healthcheck::Cmd(_) => "HEALTHCHECK CMD".to_string(),
             }
         }
-        Instruction::StopSignal(s) => {
-            let sig = scope.word(config, s, origin)?;
-            crate::runtime::container::oci::parse_signal(&sig)
-                .map_err(|_| BuildError::instruction(origin, format!("invalid signal {sig:?}")))?;
-            config.set_stop_signal(&sig);
-            format!("STOPSIGNAL {sig}")
-        }
+        Instruction::StopSignal(s) => stop_signal(s, config, scope, origin)?,
         Instruction::Shell(shell) => {
             if shell.is_empty() {
                 return Err(BuildError::instruction(
@@ -293,7 +234,7 @@ pub fn apply_metadata(
             }
             config.set_shell(shell);
             vars.shell = shell.clone();
-            format!("SHELL {}", serde_json::to_string(shell).unwrap_or_default())
+            format!("SHELL {}", json_list(shell))
         }
         Instruction::OnBuild(trigger) => {
             config.add_on_build(trigger);
@@ -310,6 +251,97 @@ pub fn apply_metadata(
         | Instruction::Arg(_) => return Ok(None),
     };
     Ok(Some(text))
+}
+
+fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_default()
+}
+
+fn env(
+    pairs: &[(String, String)],
+    config: &mut ImageConfig,
+    scope: &Scope,
+    origin: &Origin,
+) -> Result<String> {
+    let mut shown = Vec::new();
+    for (k, v) in pairs {
+        let value = scope.word(config, v, origin)?;
+        config.set_env(k, &value);
+        shown.push(format!("{k}={value}"));
+    }
+    Ok(format!("ENV {}", shown.join(" ")))
+}
+
+fn label(
+    pairs: &[(String, String)],
+    config: &mut ImageConfig,
+    scope: &Scope,
+    origin: &Origin,
+) -> Result<String> {
+    let mut shown = Vec::new();
+    for (k, v) in pairs {
+        let key = scope.word(config, k, origin)?;
+        let value = scope.word(config, v, origin)?;
+        config.set_label(&key, &value);
+        shown.push(format!("{key}={value}"));
+    }
+    Ok(format!("LABEL {}", shown.join(" ")))
+}
+
+fn expose(
+    ports: &[String],
+    config: &mut ImageConfig,
+    scope: &Scope,
+    origin: &Origin,
+) -> Result<String> {
+    let mut keys = Vec::new();
+    for p in ports {
+        for w in scope.words(config, p, origin)? {
+            keys.extend(expose_keys(&w, origin)?);
+        }
+    }
+    for k in &keys {
+        config.expose(k);
+    }
+    let shown: Vec<String> = keys.iter().map(|k| format!("{k}:{{}}")).collect();
+    Ok(format!("EXPOSE map[{}]", shown.join(" ")))
+}
+
+fn volume(
+    vols: &[String],
+    config: &mut ImageConfig,
+    scope: &Scope,
+    origin: &Origin,
+) -> Result<String> {
+    let mut all = Vec::new();
+    for v in vols {
+        for w in scope.words(config, v, origin)? {
+            if w.trim().is_empty() {
+                return Err(BuildError::instruction(
+                    origin,
+                    "VOLUME specified can not be an empty string",
+                ));
+            }
+            all.push(w);
+        }
+    }
+    for v in &all {
+        config.add_volume(v);
+    }
+    Ok(format!("VOLUME [{}]", all.join(" ")))
+}
+
+fn stop_signal(
+    s: &str,
+    config: &mut ImageConfig,
+    scope: &Scope,
+    origin: &Origin,
+) -> Result<String> {
+    let sig = scope.word(config, s, origin)?;
+    crate::runtime::container::oci::parse_signal(&sig)
+        .map_err(|_| BuildError::instruction(origin, format!("invalid signal {sig:?}")))?;
+    config.set_stop_signal(&sig);
+    Ok(format!("STOPSIGNAL {sig}"))
 }
 
 /// `WORKDIR`: an absolute path, relative ones resolved against the current one.
