@@ -1,7 +1,8 @@
 //! Crash consistency (issue 8): `rcompose` is SIGKILLed at random moments during `up`,
-//! `up --scale`, `up --force-recreate` and `down` of a project with two networks, a named volume,
-//! a healthcheck gate, `depends_on` and a published port. After every kill the next `up` must
-//! converge (every service running with the asked replicas, DNS answering with exactly the live
+//! `up --scale`, `up --force-recreate`, `up --build` after a source edit, and `down` of a project
+//! with two networks, a named volume, a healthcheck gate, `depends_on`, a published port and a
+//! service built from a Dockerfile. After every kill the next `up` must converge (every service
+//! running with the asked replicas and the latest build, DNS answering with exactly the live
 //! replicas, the port serving) and `down -v` must leave nothing on the host. The same for
 //! SIGKILLed monitors (`rcompose __monitor`): the container stays listed and can be stopped and
 //! removed.
@@ -22,11 +23,11 @@ use support::residue;
 
 const PROJECT: &str = r#"
 x-bb: &bb
-  image: lab/busybox:1
   init: true
 services:
   db:
     <<: *bb
+    image: lab/busybox:1
     command: ["sh", "-c", "mkdir -p /data && echo ready > /data/state && exec httpd -f -p 5432 -h /data"]
     volumes: [dbdata:/data]
     networks: [back]
@@ -35,6 +36,7 @@ services:
       interval: 1s
   web:
     <<: *bb
+    image: lab/busybox:1
     command: ["httpd", "-f", "-p", "8080", "-h", "/var/www"]
     ports: ["127.0.0.1::8080"]
     networks: [front, back]
@@ -42,6 +44,7 @@ services:
       db: { condition: service_healthy }
   worker:
     <<: *bb
+    build: ./worker
     command: ["sleep", "100000"]
     networks: [back]
     depends_on: [db]
@@ -51,6 +54,10 @@ networks:
   front:
   back:
 "#;
+
+/// The worker's Dockerfile: a COPY and a RUN step, so a rebuild runs a build container.
+const WORKER_DOCKERFILE: &str =
+    "FROM lab/busybox:1\nCOPY version /version\nRUN cp /version /built\n";
 
 /// CI's number of `rcompose` kills; each trial is a kill plus a converging `up` (~2-3 s).
 const DEFAULT_TRIALS: u32 = 40;
@@ -82,6 +89,8 @@ enum Op {
     Recreate,
     /// `down` (`-v` or not) of a running project.
     Down { volumes: bool },
+    /// `up -d --build` after an edit of the worker's build context.
+    Rebuild,
 }
 
 impl Op {
@@ -91,6 +100,7 @@ impl Op {
             Op::Scale(_) => 1,
             Op::Recreate => 2,
             Op::Down { .. } => 3,
+            Op::Rebuild => 4,
         }
     }
 
@@ -104,6 +114,7 @@ impl Op {
                 return v;
             }
             Op::Recreate => ["up", "-d", "--force-recreate"].map(String::from).to_vec(),
+            Op::Rebuild => ["up", "-d", "--build"].map(String::from).to_vec(),
             Op::Down { volumes } => {
                 let mut v = ["down", "-t", "0"].map(String::from).to_vec();
                 if volumes {
@@ -121,8 +132,8 @@ impl Op {
 #[derive(Debug, Default)]
 struct Tally {
     trials: u32,
-    mid_run: [u32; 4],
-    after_exit: [u32; 4],
+    mid_run: [u32; 5],
+    after_exit: [u32; 5],
     converged: u32,
     clean_downs: u32,
 }
@@ -135,7 +146,11 @@ struct Crasher {
     replicas: u32,
     up: bool,
     /// Wall time of each op kind run to completion: kills land uniformly within it.
-    durations: [Duration; 4],
+    durations: [Duration; 5],
+    /// The content of the worker's build context (`version`); the latest must be running.
+    version: u32,
+    /// The source changed since the last `up --build` that completed.
+    needs_build: bool,
     /// Interfaces seen in use: all must be gone after `down -v`.
     ifnames: BTreeSet<String>,
     tally: Tally,
@@ -145,6 +160,9 @@ struct Crasher {
 impl Crasher {
     fn new(prefix: &str, rng: StdRng) -> Self {
         let env = ComposeEnv::new(prefix, PROJECT);
+        std::fs::create_dir_all(env.project_dir().join("worker")).expect("worker context");
+        env.write("worker/Dockerfile", WORKER_DOCKERFILE);
+        env.write("worker/version", "v0\n");
         // A bridge made by a killed command may never have reached the state file.
         let ifnames = residue::bridge_names(&env, &["front", "back"]);
         Crasher {
@@ -152,7 +170,9 @@ impl Crasher {
             rng,
             replicas: 1,
             up: false,
-            durations: [Duration::from_millis(500); 4],
+            durations: [Duration::from_millis(500); 5],
+            version: 0,
+            needs_build: false,
             ifnames,
             tally: Tally::default(),
             log: Vec::new(),
@@ -179,9 +199,13 @@ impl Crasher {
             Op::Up,
             Op::Scale(3),
             Op::Recreate,
+            Op::Rebuild,
             Op::Down { volumes: true },
             Op::Up,
         ] {
+            if op == Op::Rebuild {
+                self.edit_source();
+            }
             let took = self.run_ok(&op.args(self.replicas));
             if let Op::Scale(n) = op {
                 self.replicas = n;
@@ -189,17 +213,27 @@ impl Crasher {
             let d = &mut self.durations[op.kind()];
             *d = (*d).max(took);
         }
+        self.needs_build = false;
         self.up = true;
         self.converge();
+    }
+
+    /// A new `version` in the worker's build context: the next build must pick it up.
+    fn edit_source(&mut self) {
+        self.version += 1;
+        self.env
+            .write("worker/version", &format!("v{}\n", self.version));
+        self.needs_build = true;
     }
 
     fn pick_op(&mut self) -> Op {
         if !self.up {
             return Op::Up;
         }
-        match self.rng.random_range(0..4) {
+        match self.rng.random_range(0..5) {
             0 => Op::Scale(self.rng.random_range(1..=4)),
             1 => Op::Recreate,
+            2 => Op::Rebuild,
             _ => Op::Down {
                 volumes: self.rng.random_bool(0.5),
             },
@@ -208,6 +242,9 @@ impl Crasher {
 
     fn trial(&mut self) {
         let op = self.pick_op();
+        if op == Op::Rebuild {
+            self.edit_source();
+        }
         let limit = self.durations[op.kind()].as_micros() as u64;
         let delay = Duration::from_micros(self.rng.random_range(0..=limit));
         let args = op.args(self.replicas);
@@ -232,14 +269,16 @@ impl Crasher {
         }
     }
 
-    /// `up --wait` reaches the desired state from wherever the kill left the project.
+    /// `up --wait` reaches the desired state from wherever the kill left the project (with
+    /// `--build` when the source changed since the last complete build).
     fn converge(&mut self) {
-        let args = Op::Up
-            .args(self.replicas)
-            .into_iter()
-            .chain(["--wait".to_string()])
-            .collect::<Vec<_>>();
+        let mut args = Op::Up.args(self.replicas);
+        args.push("--wait".into());
+        if self.needs_build {
+            args.push("--build".into());
+        }
         self.run_ok(&args);
+        self.needs_build = false;
         self.assert_converged();
         self.ifnames.extend(residue::network_ifnames(&self.env));
         self.tally.converged += 1;
@@ -280,6 +319,25 @@ impl Crasher {
             "port {port}: {body:?}\n{}",
             ctx()
         );
+
+        // Every replica runs the latest build of the worker.
+        for n in 1..=self.replicas {
+            let built = self.env.ok(&[
+                "exec",
+                "-T",
+                "--index",
+                &n.to_string(),
+                "worker",
+                "cat",
+                "/built",
+            ]);
+            assert_eq!(
+                built.trim(),
+                format!("v{}", self.version),
+                "worker {n}\n{}",
+                ctx()
+            );
+        }
 
         // DNS answers with exactly the live replicas: no stale record from a killed command.
         let look =

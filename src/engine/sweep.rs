@@ -5,31 +5,26 @@
 //! sweep puts them back in line with the containers that exist: it removes namespaces, endpoints,
 //! ports and file directories of containers that do not exist, drops holds of removed containers,
 //! takes the missing hold of an existing one, and removes image temp files of dead writers and
-//! name index entries of containers that do not exist.
+//! name index entries of containers that do not exist. What killed builds left (their step
+//! containers, the build network) goes too.
 //!
-//! Creations in flight (of any project on this state root) hold the creation lock shared
-//! (`<run_root>/create.lock`, see [`Engine::creating`]); the sweep runs only when it gets the lock
-//! exclusively at once, so it never takes a namespace a create is about to give its container.
-//! A skipped sweep costs nothing: the next `up` or `down` sweeps.
+//! Creations in flight (of any project on this state root, and build steps) hold the creation
+//! lock shared ([`CreationLock`]); the sweep runs only when it gets the lock exclusively at once,
+//! so it never takes a namespace a create is about to give its container. A skipped sweep costs
+//! nothing: the next `up` or `down` sweeps.
 
 use std::collections::BTreeSet;
-use std::fs::{self, File, OpenOptions};
-use std::path::{Path, PathBuf};
-
-use nix::fcntl::{Flock, FlockArg};
+use std::fs;
+use std::path::PathBuf;
 
 use super::Engine;
 use super::error::{EngineError, Result};
 use super::labels;
-use crate::runtime::container::Runtime;
+use crate::runtime::build::buildnet;
+use crate::runtime::build::sandbox::Sandbox;
+use crate::runtime::container::{CreationLock, Runtime};
 use crate::runtime::image::ImageId;
 use crate::runtime::network::netns;
-
-/// Held while a container's resources are being made; released on drop.
-#[derive(Debug)]
-pub struct CreateGuard {
-    _lock: Flock<File>,
-}
 
 /// What a sweep reclaimed (all empty when there was nothing to do or the sweep was skipped).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -46,45 +41,26 @@ pub struct Swept {
     pub names: Vec<String>,
 }
 
-fn open_lock(path: &Path) -> Result<File> {
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)
-            .map_err(|e| EngineError::io(format!("create {}", dir.display()), e))?;
-    }
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|e| EngineError::io(format!("open {}", path.display()), e))
-}
-
 impl Engine {
-    fn create_lock_path(&self) -> PathBuf {
-        self.run_root.join("create.lock")
-    }
-
-    /// The shared creation lock: hold it from a container's namespace to its image hold.
-    pub fn creating(&self) -> Result<CreateGuard> {
-        let path = self.create_lock_path();
-        Flock::lock(open_lock(&path)?, FlockArg::LockShared)
-            .map(|l| CreateGuard { _lock: l })
-            .map_err(|(_, e)| EngineError::io(format!("lock {}", path.display()), e.into()))
+    /// The shared creation lock ([`CreationLock`]): hold it from a container's namespace to its
+    /// image hold.
+    pub fn creating(&self) -> Result<CreationLock> {
+        Ok(CreationLock::shared(&self.run_root)?)
     }
 
     /// Reclaim orphaned per-container resources unless a creation is in flight (then `None`).
     pub fn sweep_orphans(&self) -> Result<Option<Swept>> {
-        let path = self.create_lock_path();
-        let _exclusive = match Flock::lock(open_lock(&path)?, FlockArg::LockExclusiveNonblock) {
-            Ok(l) => l,
-            Err((_, nix::Error::EWOULDBLOCK)) => return Ok(None),
-            Err((_, e)) => {
-                return Err(EngineError::io(
-                    format!("lock {}", path.display()),
-                    e.into(),
-                ));
-            }
+        let Some(_exclusive) = CreationLock::try_exclusive(&self.run_root)? else {
+            return Ok(None);
         };
+        // Steps of builds whose process is gone: their containers, endpoints and namespaces.
+        let sandbox = Sandbox {
+            containers: &self.containers,
+            netns_dir: self.run_root.join("netns"),
+        };
+        sandbox
+            .sweep(Some(&self.network))
+            .map_err(build_leftovers)?;
         // Holds first: a hold is taken after its container exists, so every hold read here whose
         // container is alive shows up in the listing that follows.
         let holds = self.images.all_holds()?;
@@ -118,6 +94,7 @@ impl Engine {
         }
         swept.image_tmp = self.images.clean_tmp()?;
         swept.names = self.containers.prune_names()?;
+        buildnet::reclaim(&self.network, &self.run_root).map_err(build_leftovers)?;
         Ok(Some(swept))
     }
 
@@ -180,6 +157,10 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+fn build_leftovers(e: crate::runtime::build::BuildError) -> EngineError {
+    EngineError::Other(format!("reclaiming what a killed build left: {e}"))
 }
 
 /// Holders the engine creates are container ids (64 hex digits); others are left alone.

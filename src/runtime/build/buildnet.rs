@@ -66,12 +66,23 @@ impl BuildNetwork {
 impl Drop for BuildNetwork {
     fn drop(&mut self) {
         drop(self.lock.take());
-        let Ok(f) = open_lock(&self.lock_path) else {
-            return;
-        };
-        // Another build still holds it shared: it removes the network when it is done.
-        if let Ok(_last) = Flock::lock(f, FlockArg::LockExclusiveNonblock) {
-            let _ = self.manager.remove_network(BUILD_NETWORK);
-        }
+        let _ = remove_unless_held(&self.manager, &self.lock_path);
     }
+}
+
+/// Removes the build network unless a build holds it. The last build out does this itself; a
+/// killed build leaves the network, and the next `up` or `down` calls this.
+pub fn reclaim(manager: &NetworkManager, run_root: &Path) -> Result<()> {
+    if manager.network(BUILD_NETWORK)?.is_none() {
+        return Ok(());
+    }
+    remove_unless_held(manager, &run_root.join("build").join("network.lock"))
+}
+
+fn remove_unless_held(manager: &NetworkManager, lock_path: &Path) -> Result<()> {
+    // Another build still holds it shared: it removes the network when it is done.
+    if let Ok(_last) = Flock::lock(open_lock(lock_path)?, FlockArg::LockExclusiveNonblock) {
+        manager.remove_network(BUILD_NETWORK)?;
+    }
+    Ok(())
 }

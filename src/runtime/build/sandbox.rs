@@ -16,7 +16,7 @@ use indexmap::IndexMap;
 use super::buildnet::BuildNetwork;
 use super::error::{BuildError, IoContext, Result};
 use crate::runtime::container::{
-    ContainerRuntime, ContainerSpec, LogOptions, NetworkMode, RemoveOptions, Runtime,
+    ContainerRuntime, ContainerSpec, CreationLock, LogOptions, NetworkMode, RemoveOptions, Runtime,
 };
 use crate::runtime::network::{Attachment, HostsFile, hosts_file, netns};
 
@@ -107,6 +107,9 @@ impl Sandbox<'_> {
     ) -> Result<StepResult> {
         let name = format!("rcompose-build-{}", random_suffix()?);
         let ns_path = self.netns_dir.join(&name);
+        // Until the container exists, its namespace and endpoint have no owner a sweep could
+        // see (see `CreationLock`).
+        let creating = CreationLock::shared(&self.containers.layout().run_root)?;
         let mut cleanup = Cleanup {
             containers: self.containers,
             id: None,
@@ -141,6 +144,7 @@ impl Sandbox<'_> {
         let container = self.container_spec(spec, &name, mode, gateway);
         let id = self.containers.create(&container)?;
         cleanup.id = Some(id.clone());
+        drop(creating);
         self.containers.start(&id)?;
         let exit_code = self.follow(&id, cancelled, on_line)?;
         if cancelled() {

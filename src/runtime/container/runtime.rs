@@ -458,25 +458,17 @@ impl ContainerRuntime {
         Ok(())
     }
 
-    /// Removes what an interrupted `create` (`.new-<pid>-<id>`, creator gone) or `remove`
-    /// (`.rm-<id>`) left behind.
+    /// Removes what an interrupted `create` (`.new-<pid>-<id>`) or `remove` (`.rm-<pid>-<id>`,
+    /// also of a volume) left behind, once the process that made it is gone.
     fn sweep_partial_dirs(&self) {
+        volumes::sweep_removed(&self.layout);
         let Ok(rd) = fs::read_dir(self.layout.containers_dir()) else {
             return;
         };
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            let stale = if name.starts_with(".rm-") {
-                true
-            } else if let Some(rest) = name.strip_prefix(".new-") {
-                rest.split('-')
-                    .next()
-                    .and_then(|p| p.parse::<i32>().ok())
-                    .is_none_or(|pid| super::state::proc_start_time(pid).is_none())
-            } else {
-                false
-            };
-            if stale {
+            let tag = name.strip_prefix(".rm-").or(name.strip_prefix(".new-"));
+            if tag.is_some_and(super::state::writer_gone) {
                 let _ = fs::remove_dir_all(e.path());
             }
         }
@@ -715,7 +707,10 @@ impl Runtime for ContainerRuntime {
         let _ = fs::remove_dir_all(paths.lc_root.join(&id));
         let _ = fs::remove_dir_all(&paths.run_dir);
         // Rename first so a `kill -9` mid-removal leaves no half-removed container.
-        let doomed = self.layout.containers_dir().join(format!(".rm-{id}"));
+        let doomed = self
+            .layout
+            .containers_dir()
+            .join(format!(".rm-{}-{id}", std::process::id()));
         fs::rename(&paths.dir, &doomed).ctx("rename container dir for removal", &paths.dir)?;
         drop(container_lock);
         {

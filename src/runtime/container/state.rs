@@ -103,6 +103,15 @@ pub fn proc_start_time(pid: i32) -> Option<u64> {
     fields.get(19)?.parse().ok()
 }
 
+/// Whether the process named at the start of `tag` (`<pid>-...`, the tail of a `.new-`/`.rm-`
+/// directory name) is gone; a tag without a pid counts as gone.
+pub fn writer_gone(tag: &str) -> bool {
+    tag.split('-')
+        .next()
+        .and_then(|p| p.parse::<i32>().ok())
+        .is_none_or(|pid| proc_start_time(pid).is_none())
+}
+
 /// The kernel boot id, to detect state written before a reboot.
 pub fn boot_id() -> String {
     // Fixed for the life of the process (of the boot, even): read once, not once per container
