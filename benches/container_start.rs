@@ -1,7 +1,8 @@
 //! Measures create + start + wait of `true` (and remove, and exec) on real containers.
 //! Run as root: `cargo bench --bench container_start [-- N]`.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/support/runtime.rs"]
+#[allow(dead_code)]
 mod common;
 
 use std::time::{Duration, Instant};

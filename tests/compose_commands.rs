@@ -510,3 +510,39 @@ fn ls_wait_and_scale_in_one_session() {
     assert!(env.ps_json(&["-a"]).is_empty(), "the project is down");
     env.assert_clean();
 }
+
+/// The effective capability mask of a process `exec` starts (`CapEff` of /proc/self/status).
+fn exec_caps(env: &ComposeEnv, flags: &[&str]) -> u64 {
+    let mut args = vec!["exec", "-T"];
+    args.extend_from_slice(flags);
+    args.extend(["box", "grep", "CapEff", "/proc/self/status"]);
+    let line = env.ok(&args);
+    let hex = line.split_whitespace().last().expect("CapEff value");
+    u64::from_str_radix(hex, 16).expect("hex capability mask")
+}
+
+/// `exec --privileged` gives the process every capability (as docker does), a plain `exec` the
+/// container's own set (docker's default, without CAP_SYS_ADMIN).
+#[test]
+fn exec_privileged_gets_every_capability() {
+    require_root!();
+    let env = ComposeEnv::new(
+        "execpriv",
+        r#"
+services:
+  box:
+    image: lab/busybox:1
+    init: true
+    command: ["sleep", "1000"]
+"#,
+    );
+    env.ok(&["up", "-d"]);
+    const SYS_ADMIN: u64 = 1 << 21;
+    let plain = exec_caps(&env, &[]);
+    assert_eq!(plain, 0xa80425fb, "docker's default set: {plain:#x}");
+    let privileged = exec_caps(&env, &["--privileged"]);
+    assert_ne!(privileged & SYS_ADMIN, 0, "{privileged:#x}");
+    assert_eq!(privileged & plain, plain, "a superset: {privileged:#x}");
+    env.ok(&["down", "-t", "0"]);
+    env.assert_clean();
+}

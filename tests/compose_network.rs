@@ -1,7 +1,11 @@
 //! End-to-end networking of projects (root, real containers): replicas behind one name, aliases,
-//! `network_mode: service:` / `none`, internal networks, and isolation between two projects.
+//! `network_mode: service:` / `none`, internal networks, isolation between two projects, NAT to
+//! the outside and a published UDP port.
 
 mod support;
+
+use std::net::UdpSocket;
+use std::time::Duration;
 
 use support::compose::ComposeEnv;
 
@@ -159,6 +163,82 @@ networks:
         sealed.contains("blocked") && !sealed.contains("LEAKED"),
         "{sealed}"
     );
+    env.ok(&["down"]);
+    env.assert_clean();
+}
+
+/// A UDP echo server inside a container's network namespace (busybox has no UDP server): a thread
+/// of the test enters the namespace and answers `echo:<datagram>` until it gets `quit`.
+fn udp_echo_in_container(pid: i64, port: u16) -> std::thread::JoinHandle<()> {
+    use std::os::fd::AsRawFd;
+    let ns =
+        std::fs::File::open(format!("/proc/{pid}/ns/net")).expect("open the container's netns");
+    let (ready, wait) = std::sync::mpsc::channel();
+    let server = std::thread::spawn(move || {
+        // SAFETY: setns moves only this thread, which owns nothing else.
+        assert_eq!(
+            unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
+            0
+        );
+        let s = UdpSocket::bind(("0.0.0.0", port)).expect("bind udp in the container");
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        ready.send(()).expect("ready");
+        let mut buf = [0u8; 512];
+        while let Ok((n, peer)) = s.recv_from(&mut buf) {
+            let mut reply = b"echo:".to_vec();
+            reply.extend_from_slice(&buf[..n]);
+            let _ = s.send_to(&reply, peer);
+            if &buf[..n] == b"quit" {
+                break;
+            }
+        }
+    });
+    wait.recv().expect("udp server ready");
+    server
+}
+
+/// A datagram to `addr` and its echo.
+fn udp_round_trip(addr: &str, text: &str) -> String {
+    let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    s.send_to(text.as_bytes(), addr).expect("send");
+    let mut buf = [0u8; 512];
+    let (n, _) = s
+        .recv_from(&mut buf)
+        .unwrap_or_else(|e| panic!("no UDP answer from {addr}: {e}"));
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// `ports: ["127.0.0.1::9000/udp"]` under `up`: a datagram sent to the published port on the host
+/// reaches the service and its answer comes back; `port` prints where it is published.
+#[test]
+fn a_published_udp_port_carries_datagrams_both_ways() {
+    require_root!();
+    let env = ComposeEnv::new(
+        "udp",
+        r#"
+services:
+  echo:
+    image: lab/busybox:1
+    init: true
+    command: ["sleep", "1000"]
+    ports: ["127.0.0.1::9000/udp"]
+"#,
+    );
+    env.ok(&["up", "-d"]);
+    let pid = env
+        .pid_of(&format!("{}-echo-1", env.project))
+        .expect("echo is running");
+    let server = udp_echo_in_container(pid, 9000);
+    let published = env.ok(&["port", "--protocol", "udp", "echo", "9000"]);
+    let published = published.trim();
+    assert!(published.starts_with("127.0.0.1:"), "{published}");
+    assert_eq!(udp_round_trip(published, "ping"), "echo:ping");
+    assert_eq!(udp_round_trip(published, "again"), "echo:again");
+    assert_eq!(udp_round_trip(published, "quit"), "echo:quit");
+    server.join().expect("udp server");
     env.ok(&["down"]);
     env.assert_clean();
 }

@@ -1,15 +1,15 @@
 //! Container configuration on real containers: volumes, read-only rootfs, users, capabilities,
 //! ulimits, cgroup limits, tmpfs, binds, hostname and sysctls.
 
-mod common;
+mod support;
 
 use std::fs;
 use std::time::Duration;
 
-use common::TestEnv;
 use rcompose::runtime::container::{
     ContainerError, MountKind, MountSpec, RemoveOptions, Runtime, Ulimit,
 };
+use support::runtime::TestEnv;
 
 /// Runs `script` to completion and returns (exit code, log text).
 fn run_to_end(

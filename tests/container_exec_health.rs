@@ -1,13 +1,13 @@
 //! exec, pause/unpause (freezer) and healthchecks on real containers.
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::TestEnv;
 use rcompose::runtime::container::{
     ExecSpec, HealthStatus, HealthTest, Healthcheck, RemoveOptions, Runtime, Status,
 };
+use support::runtime::TestEnv;
 
 #[test]
 fn exec_passes_exit_code_and_output() {

@@ -1,12 +1,12 @@
 //! Lifecycle of real containers: logs, exit codes, kill, stop grace period, restart policies.
 
-mod common;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use common::TestEnv;
 use rcompose::runtime::container::error::ContainerError;
 use rcompose::runtime::container::{LogStream, RemoveOptions, RestartPolicy, Runtime, Status};
+use support::runtime::TestEnv;
 
 #[test]
 fn output_goes_to_the_log_and_exit_code_is_recorded() {

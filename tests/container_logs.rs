@@ -1,15 +1,15 @@
 //! Logs (tail, since, follow, rotation), names, init reaping and protocol versioning.
 
-mod common;
+mod support;
 
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use common::TestEnv;
 use rcompose::runtime::container::{
     ContainerError, ExecSpec, LogConfig, LogOptions, RemoveOptions, Runtime, Status,
 };
+use support::runtime::TestEnv;
 
 #[test]
 fn logs_tail_since_and_follow() {

@@ -1,15 +1,15 @@
 //! Crash consistency: `kill -9` of the monitor or the container, and a simulated reboot (all
 //! processes gone, run dir wiped) leave a state the next command reports and cleans up.
 
-mod common;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use common::TestEnv;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use rcompose::runtime::container::state::ContainerState;
 use rcompose::runtime::container::{RemoveOptions, Runtime, Status};
+use support::runtime::TestEnv;
 
 fn wait_dead(pid: i32) {
     let until = Instant::now() + Duration::from_secs(5);

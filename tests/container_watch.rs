@@ -3,16 +3,16 @@
 //! interval still reports `healthy` within a second of the service being ready, thanks to the
 //! extra probes while `starting`.
 
-mod common;
+mod support;
 
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use common::TestEnv;
 use rcompose::runtime::container::{
     ContainerError, ContainerState, HealthStatus, HealthTest, Healthcheck, RemoveOptions, Runtime,
     Status,
 };
+use support::runtime::TestEnv;
 
 fn health(s: &ContainerState) -> Option<HealthStatus> {
     s.health.as_ref().map(|h| h.status)

@@ -4,14 +4,12 @@
 //! address are still there. The engine-rendered `/etc/hosts` and `/etc/resolv.conf` are what
 //! the container sees. Removing the namespace leaves no mount behind.
 
-mod common;
 mod support;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::TestEnv;
 use rcompose::runtime::container::{
     ExecSpec, NetworkMode, RemoveOptions, RestartPolicy, Runtime, Status,
 };
@@ -19,6 +17,7 @@ use rcompose::runtime::network::{
     Attachment, HostsFile, NetworkManager, NetworkSpec, Pool, ResolvConf, firewall, hosts_file,
     netd, netns, resolv_conf,
 };
+use support::runtime::TestEnv;
 
 /// A network manager on its own state root and address pool; removes its networks, netd and
 /// nft tables on drop.

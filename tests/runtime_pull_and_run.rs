@@ -3,7 +3,6 @@
 //! store, and run as containers from its stored layers: output in the log, exit codes, a named
 //! volume that outlives its container, and the image held while a container uses it.
 
-mod common;
 mod support;
 
 use rcompose::runtime::container::{ContainerSpec, MountKind, MountSpec, RemoveOptions, Runtime};
@@ -31,7 +30,7 @@ async fn pulled_image_runs_with_logs_exit_codes_and_volumes() {
         "lab/busybox:1",
         &[],
     );
-    let env = common::TestEnv::new();
+    let env = support::runtime::TestEnv::new();
     let store = ImageStore::open(&env.dir.path().join("s")).expect("image store");
     let reference =
         Reference::parse(&format!("{}/lab/busybox:1", registry.host())).expect("reference");

@@ -12,7 +12,7 @@ use crate::runtime::container::logs::LogStream;
 use crate::runtime::container::{
     ContainerRuntime, ContainerSpec, LogOptions, RemoveOptions, Runtime,
 };
-use crate::runtime::image::ImageStore;
+use crate::runtime::image::{ImageId, ImageStore};
 
 #[derive(Debug, Subcommand)]
 pub enum ContainerCommand {
@@ -123,24 +123,43 @@ fn run_container(
         spec.command = Some(args.command.clone());
     }
     let id = rt.create(&spec)?;
-    store.hold(&image.id, &id)?;
-    rt.start(&id)?;
-    if args.detach {
-        println!("{}", &id);
-        return Ok(0);
+    let outcome = hold_start_wait(rt, &store, &image.id, &id, args);
+    // With `--rm` nothing stays behind, also when the container never started.
+    if !args.rm || (args.detach && outcome.is_ok()) {
+        return outcome;
     }
-    let code = rt.wait(&id)?;
-    print_logs(rt, &id)?;
-    if args.rm {
-        rt.remove(
+    let removed = rt
+        .remove(
             &id,
             RemoveOptions {
                 force: true,
                 volumes: true,
             },
-        )?;
-        store.release(&image.id, &id)?;
+        )
+        .map_err(anyhow::Error::from)
+        .and_then(|()| Ok(store.release(&image.id, &id)?));
+    // The run's own failure is the one to report; a failed removal only when the run went well.
+    let code = outcome?;
+    removed.map(|()| code)
+}
+
+/// Everything of `container run` after the create: the image hold, start, and (attached) the wait
+/// and the logs. The exit code of the container, or 0 when detached.
+fn hold_start_wait(
+    rt: &ContainerRuntime,
+    store: &ImageStore,
+    image: &ImageId,
+    id: &str,
+    args: &RunArgs,
+) -> anyhow::Result<i32> {
+    store.hold(image, id)?;
+    rt.start(id)?;
+    if args.detach {
+        println!("{id}");
+        return Ok(0);
     }
+    let code = rt.wait(id)?;
+    print_logs(rt, id)?;
     Ok(code)
 }
 

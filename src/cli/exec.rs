@@ -90,6 +90,7 @@ pub fn exec(global: &GlobalArgs, args: &ExecArgs) -> anyhow::Result<i32> {
         working_dir: args.workdir.clone(),
         user: args.user.clone(),
         tty,
+        privileged: args.privileged,
     };
     if args.detach {
         if std::env::var_os(DETACHED_ENV).is_none() {

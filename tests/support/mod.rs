@@ -7,6 +7,8 @@
 //! - [`peers`]: docker compose v2 with a live dockerd when present, and a compose CLI runner
 //!   (peer or rcompose) with a `down -v` guard, for side-by-side tests.
 //! - [`probe`]: HTTP GET, nslookup answers, kill-after-delay, CPU time of a process.
+//! - [`runtime`]: a runtime-level [`runtime::TestEnv`] (own roots, busybox rootfs from the host's
+//!   static busybox) that removes every container it made on drop.
 //! - [`residue`]: what an env left on the host (mounts, netns, cgroups, processes, links, state).
 
 #![allow(dead_code)]
@@ -18,6 +20,7 @@ pub mod peers;
 pub mod probe;
 pub mod registry;
 pub mod residue;
+pub mod runtime;
 pub mod tarball;
 
 /// Skip (return early from) a test when not running as root; the image tests need root for

@@ -334,8 +334,7 @@ fn action_name(a: WatchAction) -> &'static str {
     }
 }
 
-/// The exec hook as the runtime runs it. `privileged` has no equivalent in the runtime's exec
-/// (the process gets the container's own capabilities).
+/// The exec hook as the runtime runs it.
 pub fn exec_spec(hook: &ServiceHook) -> ExecSpec {
     ExecSpec {
         args: hook
@@ -351,6 +350,7 @@ pub fn exec_spec(hook: &ServiceHook) -> ExecSpec {
             .collect(),
         working_dir: (!hook.working_dir.is_empty()).then(|| hook.working_dir.clone()),
         user: (!hook.user.is_empty()).then(|| hook.user.clone()),
+        privileged: hook.privileged,
         ..ExecSpec::default()
     }
 }

@@ -96,7 +96,7 @@ fn cap_number(name: &str) -> Option<u32> {
 }
 
 /// All capabilities rcompose can grant (those in its own bounding set).
-fn grantable_caps() -> Vec<String> {
+pub(crate) fn grantable_caps() -> Vec<String> {
     let bnd = bounding_set();
     ALL_CAPS
         .iter()

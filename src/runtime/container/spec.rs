@@ -380,6 +380,10 @@ pub struct ExecSpec {
     /// it starts a new session and takes the terminal, so job control and Ctrl-C work.
     #[serde(default)]
     pub tty: bool,
+    /// Every capability rcompose can grant, on top of the container's (`exec --privileged`, a
+    /// watch hook's `privileged`), as docker does; the container's seccomp filter still applies.
+    #[serde(default)]
+    pub privileged: bool,
 }
 
 impl ExecSpec {

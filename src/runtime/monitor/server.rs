@@ -1005,6 +1005,11 @@ impl Monitor {
             .with_user(Some(user.uid))
             .with_group(Some(user.gid))
             .with_additional_gids(user.additional_gids.clone())
+            .with_capabilities(if spec.privileged {
+                oci::grantable_caps()
+            } else {
+                Vec::new()
+            })
             .with_detach(true)
             .build()
             .map(|p| Pid::from_raw(p.as_raw()))

@@ -2,7 +2,6 @@
 //! `/bin/busybox`, an `ImageConfiguration` for it, and a [`TestEnv`] RAII guard with its own
 //! state and run roots that removes every container (processes, mounts, cgroups, state) on drop,
 //! even when the test panics.
-#![allow(dead_code)]
 
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
