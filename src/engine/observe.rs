@@ -75,18 +75,23 @@ impl Engine {
         Ok(out)
     }
 
-    /// Wait for the project's containers that are being stopped (by a command that may have
-    /// been killed since) to be down, so a plan sees them stopped rather than running.
-    pub fn await_stops(&self, project: &str) -> Result<()> {
-        let stopping: Vec<ProjectContainer> = self
-            .project_containers(project, true)?
-            .into_iter()
+    /// The project's containers (one-offs included), once those being stopped (by a command
+    /// that may have been killed since) are down, so a plan sees them stopped rather than
+    /// running. Lists again only when it had to wait.
+    pub fn settled_containers(&self, project: &str) -> Result<Vec<ProjectContainer>> {
+        let listed = self.project_containers(project, true)?;
+        let stopping: Vec<&ProjectContainer> = listed
+            .iter()
             .filter(|c| c.is_running() && c.info.state.stopped_by_user)
             .collect();
+        if stopping.is_empty() {
+            return Ok(listed);
+        }
         self.each(&stopping, |c| {
             self.containers.wait(c.id())?;
             Ok(())
-        })
+        })?;
+        self.project_containers(project, true)
     }
 
     /// The names of all projects that have containers under this root (for `ls`).

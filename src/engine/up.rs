@@ -13,6 +13,7 @@ use super::Engine;
 use super::error::{EngineError, Result};
 use super::gate::{Gates, Outcome};
 use super::images::ServiceImage;
+use super::observe::ProjectContainer;
 use super::progress::{Event, ResourceKind, Status};
 use super::project::ProjectContext;
 use crate::compose::model::{Condition, ServiceConfig, config_hash};
@@ -114,7 +115,7 @@ impl Engine {
     pub fn up(&self, ctx: &ProjectContext, opts: &UpOptions) -> Result<UpReport> {
         let _lock = self.lock(&ctx.name)?;
         self.sweep();
-        self.await_stops(&ctx.name)?;
+        let listed = self.settled_containers(&ctx.name)?;
         let graph = ServiceGraph::new(&ctx.project)?;
         let selected = selected_services(ctx, &opts.services)?;
         self.build_for_up(ctx, &selected, &opts.build)?;
@@ -129,9 +130,9 @@ impl Engine {
             })
             .collect();
         let names: BTreeSet<&str> = selected.iter().map(|s| s.name.as_str()).collect();
-        let observed: Vec<_> = self
-            .project_containers(&ctx.name, false)?
-            .into_iter()
+        let observed: Vec<_> = listed
+            .iter()
+            .filter(|c| !c.labels.oneoff)
             .filter(|c| names.contains(c.service()) || !ctx.declares(c.service()))
             .map(|c| c.observed())
             .collect();
@@ -148,7 +149,7 @@ impl Engine {
         if opts.always_recreate_deps && !opts.named.is_empty() {
             force_dependencies(&mut actions, &observed, &opts.named);
         }
-        self.preflight_ports(ctx, &actions, &images)?;
+        self.preflight_ports(ctx, &actions, &images, &listed)?;
         self.ensure_networks(ctx)?;
         self.ensure_volumes(ctx)?;
         let mut report = UpReport::default();
@@ -207,6 +208,7 @@ impl Engine {
         ctx: &ProjectContext,
         actions: &[Action],
         images: &BTreeMap<String, ServiceImage>,
+        listed: &[ProjectContainer],
     ) -> Result<()> {
         let mut services: BTreeSet<&str> = BTreeSet::new();
         for a in actions {
@@ -217,17 +219,16 @@ impl Engine {
                 _ => {}
             }
         }
+        if services.is_empty() {
+            return Ok(());
+        }
         let ours: BTreeSet<(crate::runtime::network::Protocol, u16)> = {
-            let project_containers: BTreeSet<String> = self
-                .project_containers(&ctx.name, true)?
-                .iter()
-                .map(|c| c.name().to_string())
-                .collect();
+            let project_containers: BTreeSet<&str> = listed.iter().map(|c| c.name()).collect();
             self.network
                 .state()?
                 .ports
                 .iter()
-                .filter(|p| project_containers.contains(&p.owner))
+                .filter(|p| project_containers.contains(p.owner.as_str()))
                 .map(|p| (p.protocol, p.host_port))
                 .collect()
         };
