@@ -162,8 +162,8 @@ fn run_at_a_terminal_gets_an_interactive_shell() {
     term.wait_for("is-a-tty");
     term.wait_for("33 101");
     term.wait_for("term=xterm");
-    term.type_keys("set -- $(cat /proc/self/stat); echo ct''ty=$7\r");
-    term.wait_for("ctty=");
+    term.type_keys("set -- $(cat /proc/self/stat); echo ct''ty=$7 end-of-''ctty\r");
+    term.wait_for("end-of-ctty");
     let ctty = term
         .seen
         .rsplit("ctty=")
