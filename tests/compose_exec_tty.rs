@@ -77,9 +77,10 @@ fn exec_at_a_terminal_gets_an_interactive_shell() {
     wait_for(&rx, &mut seen, "is-a-tty");
     wait_for(&rx, &mut seen, "33 101");
     wait_for(&rx, &mut seen, "term=xterm");
-    keys.write_all(b"set -- $(cat /proc/self/stat); echo ctty=$7\r")
+    // (Quotes split the words waited for, so that the echo of the typed line does not match.)
+    keys.write_all(b"set -- $(cat /proc/self/stat); echo ct''ty=$7 end-of-''ctty\r")
         .expect("type");
-    wait_for(&rx, &mut seen, "ctty=");
+    wait_for(&rx, &mut seen, "end-of-ctty");
     let ctty = seen
         .rsplit("ctty=")
         .next()

@@ -1,5 +1,6 @@
-//! `rcompose events`: the project's container events (create, start, die, kill, stop, pause,
-//! unpause, destroy, health_status) as docker compose prints them, read from the runtime's
+//! `rcompose events`: the project's container events (create, start, die, kill, stop, restart,
+//! pause, unpause, destroy, health_status, exec_create, exec_start, exec_die) as docker compose
+//! prints them, read from the runtime's
 //! event log (see [`crate::runtime::container::events`]): the history since `--since`, then
 //! new events as they are appended, until `--until` or forever.
 

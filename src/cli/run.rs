@@ -1,28 +1,32 @@
 //! `rcompose run SERVICE [COMMAND...]`: a one-off container of a service. Its dependencies come
-//! up first (unless `--no-deps`), then the container is created and started; attached, its
-//! stdout and stderr are copied to ours until it exits and its exit code becomes ours (`--rm`
-//! removes it then); detached (`-d`), its ID is printed.
+//! up first (unless `--no-deps`), then the container is created and started with this command
+//! attached; its exit code becomes ours (`--rm` removes it then); detached (`-d`), its ID is
+//! printed.
 //!
-//! The bundled runtime cannot attach a terminal or a stdin to a container: `-t` and `-i` fail
-//! with a message saying so, and a run from a terminal (where docker compose would allocate a
-//! TTY) warns that the command runs without one. `--rm` with `-d` leaves a background copy of
-//! this command waiting to remove the container (there is no daemon to do it).
+//! As in docker compose, the container gets a pseudo-terminal when our stdout is a terminal
+//! (`-T` never, `-t` always), and its stdin stays open (`-i` is the default). With a terminal,
+//! ours is put in raw mode and relayed both ways to the container's (keys, Ctrl-C, window
+//! size; see [`super::tty`]). Without one, our stdin is passed on until it ends and the
+//! container's stdout and stderr are copied to ours from its log. `--rm` with `-d` leaves a
+//! background copy of this command waiting to remove the container (there is no daemon to do
+//! it).
 
 use std::io::{IsTerminal, Write};
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
 
-use super::output::warn::{WarnStyle, warning_line};
-use super::{GlobalArgs, session};
+use super::{GlobalArgs, session, tty};
 use crate::compose::model::shell_split;
 use crate::engine::labels;
 use crate::engine::progress::{Event, ProgressSink, Quiet, ResourceKind};
-use crate::engine::run::RunOptions;
+use crate::engine::run::{RunOptions, Start, Started};
 use crate::engine::{Engine, ProjectContext};
 use crate::runtime::container::{LogOptions, LogStream, Runtime};
+use crate::runtime::monitor::protocol::WindowSize;
 
 #[derive(Debug, Args)]
 #[command(trailing_var_arg = true)]
@@ -42,7 +46,7 @@ pub struct RunArgs {
     /// Automatically remove the container when it exits
     #[arg(long)]
     pub rm: bool,
-    /// Disable pseudo-TTY allocation (the bundled runtime never allocates one)
+    /// Disable pseudo-TTY allocation (default: auto-detected)
     #[arg(short = 'T', long = "no-TTY")]
     pub no_tty: bool,
     /// Assign a name to the container
@@ -96,10 +100,10 @@ pub struct RunArgs {
     /// Remove containers for services not defined in the Compose file
     #[arg(long)]
     pub remove_orphans: bool,
-    /// Keep STDIN open (not supported by the bundled runtime: stdin is never attached)
+    /// Keep STDIN open even if not attached (the default)
     #[arg(short, long)]
     pub interactive: bool,
-    /// Allocate a pseudo-TTY (not supported by the bundled runtime)
+    /// Allocate a pseudo-TTY
     #[arg(short, long, hide = true)]
     pub tty: bool,
     pub service: String,
@@ -150,7 +154,7 @@ impl ProgressSink for RunProgress {
     }
 }
 
-/// The flags that ask for what the runtime cannot do, and docker's own conflicts.
+/// docker's own conflicts between flags.
 fn check_flags(args: &RunArgs) -> anyhow::Result<()> {
     if !args.publish.is_empty() && args.service_ports {
         bail!("--service-ports and --publish are incompatible");
@@ -158,48 +162,17 @@ fn check_flags(args: &RunArgs) -> anyhow::Result<()> {
     if args.tty && args.no_tty {
         bail!("--tty and --no-TTY can't be used together");
     }
-    if args.tty {
-        bail!(
-            "run --tty: the bundled runtime cannot allocate a pseudo-TTY for a container; run without -t (output is still shown)"
-        );
-    }
-    if args.interactive && !args.detach {
-        bail!(
-            "run --interactive: the bundled runtime cannot attach stdin to a container; run without -i (the command gets an empty stdin)"
-        );
-    }
     Ok(())
 }
 
-/// Warn when docker compose would have attached this terminal (or piped input) and we cannot.
-fn warn_unattached(args: &RunArgs) {
-    if args.detach || args.no_tty || args.quiet {
-        return;
+/// docker compose's rule: a TTY with `-t`, none with `-T`, else when our stdout is a terminal.
+/// Attached to a TTY, our stdin must be a terminal too (keys are relayed as typed).
+fn wants_tty(args: &RunArgs, stdin_terminal: bool, stdout_terminal: bool) -> anyhow::Result<bool> {
+    let tty = args.tty || (!args.no_tty && stdout_terminal);
+    if tty && !args.detach && !stdin_terminal {
+        bail!("the input device is not a TTY (run with -T to run without a terminal)");
     }
-    let stdin = std::io::stdin();
-    let piped = std::fs::metadata("/proc/self/fd/0")
-        .map(|m| {
-            use std::os::unix::fs::FileTypeExt;
-            m.file_type().is_fifo() || m.file_type().is_file()
-        })
-        .unwrap_or(false);
-    let msg = if stdin.is_terminal() {
-        "the bundled runtime cannot attach a terminal: the command runs without a TTY and with an empty stdin (use -T to silence this warning)"
-    } else if piped {
-        "the bundled runtime cannot attach stdin: the input piped to this command is not passed to the container (use -T to silence this warning)"
-    } else {
-        return;
-    };
-    let style = match std::io::stderr().is_terminal() {
-        true => WarnStyle::Terminal {
-            since_start: std::time::Duration::ZERO,
-        },
-        false => WarnStyle::Text {
-            now: std::time::SystemTime::now(),
-            zone: super::output::Zone::Local,
-        },
-    };
-    eprint!("{}", warning_line(msg, &style));
+    Ok(tty)
 }
 
 /// `KEY=VAL` labels.
@@ -279,7 +252,7 @@ fn remove_orphans(engine: &Engine, ctx: &ProjectContext) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_options(args: &RunArgs, ctx: &ProjectContext) -> anyhow::Result<RunOptions> {
+fn run_options(args: &RunArgs, ctx: &ProjectContext, tty: bool) -> anyhow::Result<RunOptions> {
     let entrypoint = args
         .entrypoint
         .as_deref()
@@ -307,6 +280,18 @@ fn run_options(args: &RunArgs, ctx: &ProjectContext) -> anyhow::Result<RunOption
         no_deps: true,
         use_aliases: args.use_aliases,
         build: super::build::up_build(args.build, false, args.quiet_build || args.quiet),
+        tty,
+        // docker compose's `-i` defaults to true: there is no way to turn it off.
+        interactive: true,
+        start: match args.detach {
+            true => Start::Detached,
+            false => Start::Attached {
+                window: tty.then(tty::terminal_size).flatten().map(|ws| WindowSize {
+                    rows: ws.ws_row,
+                    cols: ws.ws_col,
+                }),
+            },
+        },
     })
 }
 
@@ -315,7 +300,13 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<i32> {
         return autoremove(global, &name.to_string_lossy());
     }
     check_flags(args)?;
+    let tty = wants_tty(
+        args,
+        std::io::stdin().is_terminal(),
+        std::io::stdout().is_terminal(),
+    )?;
     // Before any thread exists, so that every thread inherits the blocked mask.
+    tty::block_window_changes();
     let (tx, signals) = mpsc::channel();
     super::signals::route(tx, |n| n);
     let inner = match args.quiet {
@@ -336,9 +327,8 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<i32> {
     let target = Arc::new(Mutex::new(None));
     forward_signals(signals, engine.clone(), target.clone());
     apply_to_project(args, &mut ctx)?;
-    let opts = run_options(args, &ctx)?;
-    warn_unattached(args);
-    let started = (|| -> anyhow::Result<String> {
+    let opts = run_options(args, &ctx, tty)?;
+    let started = (|| -> anyhow::Result<Started> {
         if args.remove_orphans {
             remove_orphans(&engine, &ctx)?;
         }
@@ -348,14 +338,60 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<i32> {
         Ok(engine.run_oneoff(&ctx, &opts)?)
     })();
     engine.progress().finish();
-    let name = started?;
+    let started = started?;
     if let Ok(mut t) = target.lock() {
-        *t = Some(name.clone());
+        *t = Some(started.name.clone());
     }
     if args.detach {
-        return detached(&engine, &name, args);
+        return detached(&engine, &started.name, args);
     }
-    attached(&engine, &name, args)
+    attached(&engine, started, args, tty)
+}
+
+/// Relay the container's terminal, or pass our stdin on and copy its output, until it has
+/// exited; its exit code; `--rm` removes it.
+fn attached(engine: &Engine, started: Started, args: &RunArgs, tty: bool) -> anyhow::Result<i32> {
+    let name = started.name;
+    match (started.stream, tty) {
+        (Some(stream), true) => relay_terminal(engine, &name, stream)?,
+        (stream, false) => {
+            if let Some(stream) = stream {
+                feed_stdin(stream);
+            }
+            copy_output(engine, &name, args)?;
+        }
+        (None, true) => bail!("run {name}: the container was started without its terminal"),
+    }
+    let code = engine.containers.wait(&name)?;
+    if args.rm {
+        remove_oneoff(engine, &name)?;
+    }
+    Ok(code)
+}
+
+/// Our terminal relayed to the container's until the container has exited for good.
+fn relay_terminal(engine: &Engine, name: &str, stream: UnixStream) -> anyhow::Result<()> {
+    let containers = engine.containers.clone();
+    let target = name.to_string();
+    let relay = tty::attach(stream, move |ws| {
+        let size = WindowSize {
+            rows: ws.ws_row,
+            cols: ws.ws_col,
+        };
+        // The container may be gone already: its terminal went with it.
+        let _ = containers.resize(&target, size);
+    })?;
+    relay.wait_output();
+    Ok(())
+}
+
+/// Passes our stdin to the container's until it ends (then the container's stdin ends too).
+fn feed_stdin(stream: UnixStream) {
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let _ = std::io::copy(&mut stdin, &mut &stream);
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+    });
 }
 
 /// Ctrl-C: while the container is prepared it cancels the engine's work; once `target` names
@@ -390,9 +426,8 @@ fn detached(engine: &Engine, name: &str, args: &RunArgs) -> anyhow::Result<i32> 
     Ok(0)
 }
 
-/// Copy the container's output to ours until it exits, then return
-/// its exit code; `--rm` removes it.
-fn attached(engine: &Engine, name: &str, args: &RunArgs) -> anyhow::Result<i32> {
+/// Copy the container's output (from its log) to ours until it has exited.
+fn copy_output(engine: &Engine, name: &str, args: &RunArgs) -> anyhow::Result<()> {
     let logs = engine.containers.logs(
         name,
         &LogOptions {
@@ -412,11 +447,7 @@ fn attached(engine: &Engine, name: &str, args: &RunArgs) -> anyhow::Result<i32> 
             LogStream::Stderr => std::io::stderr().lock().write_all(bytes),
         };
     }
-    let code = engine.containers.wait(name)?;
-    if args.rm {
-        remove_oneoff(engine, name)?;
-    }
-    Ok(code)
+    Ok(())
 }
 
 /// `--rm`: remove the exited container and its anonymous volumes, under the project's lock
@@ -496,18 +527,43 @@ mod tests {
     }
 
     #[test]
-    fn docker_conflicts_and_unsupported_terminals() {
+    fn docker_conflicts() {
         let err = |args: &[&str]| check_flags(&parse(args)).unwrap_err().to_string();
         assert_eq!(
             err(&["-p", "80:80", "-P", "web"]),
             "--service-ports and --publish are incompatible"
         );
-        assert!(err(&["-t", "web"]).contains("pseudo-TTY"));
-        assert!(err(&["-i", "web"]).contains("cannot attach stdin"));
-        assert!(check_flags(&parse(&["-T", "web", "true"])).is_ok());
+        assert_eq!(
+            err(&["-t", "-T", "web"]),
+            "--tty and --no-TTY can't be used together"
+        );
+        assert!(check_flags(&parse(&["-T", "-i", "web", "true"])).is_ok());
         assert_eq!(
             parse_labels(&["a".into()]).unwrap_err().to_string(),
             "label must be set as KEY=VALUE"
+        );
+    }
+
+    #[test]
+    fn a_terminal_is_allocated_like_docker_compose_does() {
+        let tty = |args: &[&str], stdin: bool, stdout: bool| {
+            wants_tty(&parse(args), stdin, stdout).map_err(|e| e.to_string())
+        };
+        assert_eq!(tty(&["web"], true, true), Ok(true));
+        assert_eq!(tty(&["web"], false, false), Ok(false));
+        assert_eq!(tty(&["-T", "web"], true, true), Ok(false));
+        assert_eq!(tty(&["-t", "-d", "web"], false, false), Ok(true));
+        assert_eq!(tty(&["-d", "web"], false, true), Ok(true));
+        // Keys cannot be relayed from a pipe as typed: docker's error, with the way out.
+        assert!(
+            tty(&["web"], false, true)
+                .unwrap_err()
+                .contains("not a TTY")
+        );
+        assert!(
+            tty(&["-t", "web"], false, false)
+                .unwrap_err()
+                .contains("-T")
         );
     }
 

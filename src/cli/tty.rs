@@ -1,17 +1,25 @@
-//! The client end of `exec -t`: a fresh pseudo-terminal whose slave side becomes the process's
-//! stdin/stdout/stderr, relayed to this terminal in raw mode, with window size changes passed on.
+//! The client end of a container terminal: this terminal in raw mode, relayed both ways to the
+//! process's terminal, with window size changes passed on.
 //!
-//! Why a pty allocated here rather than inside the container (runc's console socket): the
-//! master never has to travel from the container through the monitor to this process, and the
-//! user's own terminal is never handed to the container (so `TIOCSTI` from inside cannot type
-//! into the user's shell). The process still gets a real controlling terminal (see
-//! `monitor::init::take_terminal`), so shells, job control and Ctrl-C behave as with docker.
-//! The one visible difference: the slave lives in the host's devpts, so `tty` inside the
-//! container names a path that its own `/dev/pts` does not have.
+//! `run` relays to the terminal the container's monitor owns, over the stream it was attached
+//! with ([`attach`]; why the monitor owns it: `runtime::monitor::attach`). `exec -t` relays to
+//! a fresh pseudo-terminal allocated here, whose slave side becomes the process's stdin, stdout
+//! and stderr ([`open`]).
+//!
+//! For `exec -t`, why a pty allocated here rather than inside the container (runc's console
+//! socket): the master never has to travel from the container through the monitor to this
+//! process, and the user's own terminal is never handed to the container (so `TIOCSTI` from
+//! inside cannot type into the user's shell). The process still gets a real controlling
+//! terminal (see `monitor::init::take_terminal`), so shells, job control and Ctrl-C behave as
+//! with docker.
+//! The one visible difference (for `run` too, whose pty the monitor opens on the host): the
+//! slave lives in the host's devpts, so `tty` inside the container names a path that its own
+//! `/dev/pts` does not have.
 
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -22,8 +30,25 @@ use nix::sys::termios::{self, SetArg, Termios};
 
 /// Whether both stdin and stdout are terminals (docker compose only allocates a TTY then).
 pub fn interactive_terminal() -> bool {
+    stdin_is_terminal() && nix::unistd::isatty(std::io::stdout().as_fd()).unwrap_or(false)
+}
+
+pub fn stdin_is_terminal() -> bool {
     nix::unistd::isatty(std::io::stdin().as_fd()).unwrap_or(false)
-        && nix::unistd::isatty(std::io::stdout().as_fd()).unwrap_or(false)
+}
+
+/// Blocks SIGWINCH in the calling thread, so that threads started later inherit the mask and
+/// only the relay's `sigwait` thread receives it. Call before any other thread starts: a thread
+/// with the signal unblocked would take it and drop it (its default action is to ignore it).
+pub fn block_window_changes() {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGWINCH);
+    let _ = set.thread_block();
+}
+
+/// This terminal's size (stdin's), if stdin is a terminal.
+pub fn terminal_size() -> Option<Winsize> {
+    window_size(std::io::stdin().as_fd())
 }
 
 /// A pty relayed to this process's terminal until [`Relay::finish`]; the terminal's mode is
@@ -44,9 +69,26 @@ pub fn open() -> anyhow::Result<(Relay, [OwnedFd; 3])> {
         slave.try_clone().context("duplicate the pty")?,
         slave,
     ];
-    let output_done = start(master)?;
+    let resize_target = master.try_clone().context("duplicate the pty")?;
+    let keys = File::from(master.try_clone().context("duplicate the pty")?);
+    let output_done = start(keys, File::from(master), move |ws| {
+        // SAFETY: TIOCSWINSZ reads one Winsize from the pointer, which outlives the call.
+        unsafe { libc::ioctl(resize_target.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    });
     let saved = raw_mode(stdin.as_fd())?;
     Ok((Relay { output_done, saved }, slaves))
+}
+
+/// Relays this terminal to a container's terminal over the `stream` `run` was attached with;
+/// `resize` passes a new window size on (to the container's monitor).
+pub fn attach(
+    stream: UnixStream,
+    resize: impl FnMut(Winsize) + Send + 'static,
+) -> anyhow::Result<Relay> {
+    let keys = stream.try_clone().context("duplicate the attach stream")?;
+    let output_done = start(keys, stream, resize);
+    let saved = raw_mode(std::io::stdin().as_fd())?;
+    Ok(Relay { output_done, saved })
 }
 
 impl Relay {
@@ -54,6 +96,12 @@ impl Relay {
     /// process's last output to reach this terminal.
     pub fn finish(self) {
         let _ = self.output_done.recv_timeout(Duration::from_secs(1));
+    }
+
+    /// Waits for the end of the output (an attached container's: its monitor closes the stream
+    /// when the container has exited for good).
+    pub fn wait_output(self) {
+        let _ = self.output_done.recv();
     }
 }
 
@@ -78,10 +126,11 @@ fn raw_mode(fd: BorrowedFd<'_>) -> anyhow::Result<Option<Termios>> {
 }
 
 /// Starts the three relay threads: keys in, output out, and window size changes.
-fn start(master: OwnedFd) -> anyhow::Result<mpsc::Receiver<()>> {
-    let mut to_master = File::from(master.try_clone().context("duplicate the pty")?);
-    let resize_target = master.try_clone().context("duplicate the pty")?;
-    let mut from_master = File::from(master);
+fn start(
+    mut to_master: impl Write + Send + 'static,
+    mut from_master: impl Read + Send + 'static,
+    resize: impl FnMut(Winsize) + Send + 'static,
+) -> mpsc::Receiver<()> {
     std::thread::spawn(move || {
         let mut stdin = std::io::stdin().lock();
         let mut buf = [0u8; 4096];
@@ -95,7 +144,7 @@ fn start(master: OwnedFd) -> anyhow::Result<mpsc::Receiver<()>> {
     std::thread::spawn(move || {
         let mut out = std::io::stdout();
         let mut buf = [0u8; 8192];
-        // EIO once the last slave descriptor is closed: the process is gone.
+        // EIO (a local pty) or end of file (an attach stream): the process is gone.
         while let Ok(n @ 1..) = from_master.read(&mut buf) {
             if out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
                 break;
@@ -103,13 +152,14 @@ fn start(master: OwnedFd) -> anyhow::Result<mpsc::Receiver<()>> {
         }
         let _ = done_tx.send(());
     });
-    follow_window_size(resize_target);
-    Ok(done_rx)
+    follow_window_size(resize);
+    done_rx
 }
 
-/// Passes SIGWINCH on as the pty's new size. The signal is blocked in the calling thread (and
-/// so in threads it starts later) and received by one thread with `sigwait`.
-fn follow_window_size(master: OwnedFd) {
+/// Passes SIGWINCH on as the new size. The signal is blocked in the calling thread (and so in
+/// threads it starts later; see [`block_window_changes`]) and received by one thread with
+/// `sigwait`.
+fn follow_window_size(mut resize: impl FnMut(Winsize) + Send + 'static) {
     let mut set = SigSet::empty();
     set.add(Signal::SIGWINCH);
     if set.thread_block().is_err() {
@@ -118,8 +168,7 @@ fn follow_window_size(master: OwnedFd) {
     std::thread::spawn(move || {
         while set.wait().is_ok() {
             if let Some(ws) = window_size(std::io::stdin().as_fd()) {
-                // SAFETY: TIOCSWINSZ reads one Winsize from the pointer, which outlives the call.
-                unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+                resize(ws);
             }
         }
     });

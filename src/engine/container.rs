@@ -334,15 +334,24 @@ impl Engine {
 
     /// Publish the container's ports and start it.
     pub fn start_container(&self, name: &str) -> Result<()> {
+        self.start_container_with(name, |c| c.start(name))
+    }
+
+    /// [`Engine::start_container`] with the runtime's start step given (`run` starts attached).
+    pub(crate) fn start_container_with<T>(
+        &self,
+        name: &str,
+        start: impl FnOnce(&container::ContainerRuntime) -> container::Result<T>,
+    ) -> Result<T> {
         self.event(name, Status::Starting);
         let info = self.containers.inspect(name)?;
         let r = self
             .publish_ports(name, &info.spec.labels)
-            .and_then(|()| Ok(self.containers.start(name)?));
+            .and_then(|()| Ok(start(&self.containers)?));
         match r {
-            Ok(()) => {
+            Ok(started) => {
                 self.event(name, Status::Started);
-                Ok(())
+                Ok(started)
             }
             Err(e) => {
                 let _ = self.network.unpublish(name);

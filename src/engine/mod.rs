@@ -210,17 +210,36 @@ impl Engine {
         }
     }
 
-    /// Take the project's lock; tells the user when it has to wait.
+    /// Take the project's lock; tells the user when it has to wait, and for which command.
     pub fn lock(&self, project: &str) -> Result<lock::ProjectLock> {
-        lock::ProjectLock::acquire(&self.state_root, project, || {
+        let mut waited = false;
+        let held = lock::ProjectLock::acquire(
+            &self.state_root,
+            project,
+            &lock::Holder::this_process(),
+            |holder| {
+                waited = true;
+                let detail = lock::Holder::waiting_message(holder.as_ref());
+                self.emit(
+                    Event::new(
+                        progress::ResourceKind::Project,
+                        project,
+                        progress::Status::Waiting,
+                    )
+                    .with_detail(detail),
+                );
+            },
+        )?;
+        if waited {
             self.emit(
                 Event::new(
-                    progress::ResourceKind::Container,
+                    progress::ResourceKind::Project,
                     project,
-                    progress::Status::Waiting,
+                    progress::Status::Running,
                 )
-                .with_detail("another rcompose command is changing this project"),
-            )
-        })
+                .with_detail("Ready (the other command has finished)"),
+            );
+        }
+        Ok(held)
     }
 }

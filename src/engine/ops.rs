@@ -107,10 +107,7 @@ impl Engine {
                     c.name(),
                     Status::Restarting,
                 ));
-                if c.is_running() {
-                    self.containers.stop(c.name(), timeout)?;
-                }
-                self.containers.start(c.name())?;
+                self.containers.restart(c.name(), timeout)?;
                 self.emit(Event::new(
                     ResourceKind::Container,
                     c.name(),

@@ -11,6 +11,8 @@ pub enum ResourceKind {
     Network,
     Volume,
     Container,
+    /// The project itself (waiting for another command's lock on it).
+    Project,
 }
 
 impl ResourceKind {
@@ -20,6 +22,7 @@ impl ResourceKind {
             ResourceKind::Network => "Network",
             ResourceKind::Volume => "Volume",
             ResourceKind::Container => "Container",
+            ResourceKind::Project => "Project",
         }
     }
 }

@@ -2,6 +2,12 @@
 //! `--no-deps`), then the service is adjusted the way `docker compose run` does (command,
 //! entrypoint, env, user, workdir, name, ports only with `--service-ports`, extra `-p`/`-v`)
 //! and created with one-off labels and name (`<project>-<service>-run-<slug>`).
+//!
+//! `run`'s `tty` and `interactive` replace the service's `tty` and `stdin_open` (docker compose
+//! does the same, and hashes the result). Attached, the container is started with the caller
+//! attached from its first byte (see [`crate::runtime::monitor::attach`]).
+
+use std::os::unix::net::UnixStream;
 
 use super::Engine;
 use super::error::{EngineError, Result};
@@ -10,6 +16,7 @@ use super::project::ProjectContext;
 use super::service_spec::OneOff;
 use super::up::UpOptions;
 use crate::compose::model::{ServiceConfig, ShellCommand, parse_port_spec, parse_volume_spec};
+use crate::runtime::monitor::protocol::WindowSize;
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -31,6 +38,30 @@ pub struct RunOptions {
     pub use_aliases: bool,
     /// `--build`: build the image first (else only when it is missing).
     pub build: super::build::UpBuild,
+    /// A pseudo-terminal for the container (`-t`, or a terminal at hand).
+    pub tty: bool,
+    /// Keep the container's stdin open (`-i`, docker compose's default).
+    pub interactive: bool,
+    pub start: Start,
+}
+
+/// How the one-off container is started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Start {
+    /// In the background (`-d`).
+    #[default]
+    Detached,
+    /// With the caller attached: its terminal's size is the container terminal's first size.
+    Attached { window: Option<WindowSize> },
+}
+
+/// The started one-off container.
+#[derive(Debug)]
+pub struct Started {
+    pub name: String,
+    /// With [`Start::Attached`]: the container's input and terminal output (end of file when
+    /// it has exited for good).
+    pub stream: Option<UnixStream>,
 }
 
 fn invalid(service: &str, what: &str, e: impl std::fmt::Display) -> EngineError {
@@ -61,6 +92,8 @@ pub fn adjust(service: &ServiceConfig, opts: &RunOptions) -> Result<ServiceConfi
     if let Some(n) = &opts.name {
         s.container_name = n.clone();
     }
+    s.tty = opts.tty;
+    s.stdin_open = opts.interactive;
     if !opts.service_ports {
         s.ports.clear();
     }
@@ -76,8 +109,8 @@ pub fn adjust(service: &ServiceConfig, opts: &RunOptions) -> Result<ServiceConfi
 }
 
 impl Engine {
-    /// Create and start the one-off container; its name.
-    pub fn run_oneoff(&self, ctx: &ProjectContext, opts: &RunOptions) -> Result<String> {
+    /// Create and start the one-off container.
+    pub fn run_oneoff(&self, ctx: &ProjectContext, opts: &RunOptions) -> Result<Started> {
         let service = ctx
             .service(&opts.service)
             .ok_or_else(|| EngineError::NoSuchService(opts.service.clone()))?;
@@ -107,7 +140,15 @@ impl Engine {
         self.ensure_volumes(ctx)?;
         let name =
             self.create_container(ctx, &adjusted, 1, image, Some(&oneoff), Default::default())?;
-        self.start_container(&name)?;
-        Ok(name)
+        let stream = match opts.start {
+            Start::Detached => {
+                self.start_container(&name)?;
+                None
+            }
+            Start::Attached { window } => {
+                Some(self.start_container_with(&name, |c| c.start_attached(&name, window))?)
+            }
+        };
+        Ok(Started { name, stream })
     }
 }

@@ -110,7 +110,7 @@ pub struct ServiceContainer {
     pub host_gateway_hosts: Vec<String>,
     /// Secrets and configs to write into the container before it starts.
     pub files: Vec<InjectedFile>,
-    /// `tty` and `stdin_open`: not part of [`ContainerSpec`]; the engine decides what it can do.
+    /// The service's `tty` and `stdin_open` (also set in `spec`).
     pub tty: bool,
     pub stdin_open: bool,
     /// What docker compose (or dockerd) warns about and ignores.
@@ -190,6 +190,8 @@ pub fn container_plan(
     let name = container_name(ctx, s, number)?;
     let mut spec = ContainerSpec::new(name.clone(), image.config.clone(), image.layer_dirs.clone());
     apply_process(&mut spec, s, image)?;
+    spec.tty = s.tty;
+    spec.stdin_open = s.stdin_open;
     let mounts = mounts::plan(ctx, s)?;
     spec.mounts = mounts.mounts;
     limits::apply(&mut spec, s, ctx.working_dir)?;

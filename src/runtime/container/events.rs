@@ -1,10 +1,13 @@
 //! The runtime's container event log, what `events` reads in place of a daemon's event stream.
 //!
 //! Whoever changes a container's state appends one JSON line to `<state_root>/events.jsonl`:
-//! the client for `create`, `stop` and `destroy`, the monitor for `start`, `die`, `kill`,
-//! `pause`, `unpause` and `health_status: …`. Each record carries what docker puts in an
-//! event's actor attributes (the image's and the container's labels, `name`, and `exitCode` or
-//! `signal`), so it stays readable after the container is gone.
+//! the client for `create`, `stop`, `restart` and `destroy`, the monitor for `start`, `die`,
+//! `kill`, `pause`, `unpause`, `health_status: …` and an exec's `exec_create: <command>`,
+//! `exec_start: <command>` and `exec_die` (healthcheck probes are execs too, but are not
+//! recorded: the fast probes while a container starts would flood the log). Each record
+//! carries what docker puts in an event's actor attributes (the image's and the container's
+//! labels, `name`, and `exitCode`, `signal` or `execID`), so it stays readable after the
+//! container is gone.
 //!
 //! Appends take an flock on `events.jsonl.lock` and are one `write(2)` each. The log is bounded:
 //! when it passes [`MAX_LOG_BYTES`] it is renamed to `events.jsonl.1` (replacing the previous

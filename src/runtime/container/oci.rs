@@ -328,6 +328,10 @@ pub fn build_spec(spec: &ContainerSpec, inp: &OciInputs<'_>) -> Result<Spec> {
         .clone()
         .unwrap_or_else(|| default_hostname(inp.id));
     env.entry("HOSTNAME".into()).or_insert(hostname.clone());
+    // dockerd's default for a container with a terminal; the user's own TERM wins.
+    if spec.tty {
+        env.entry("TERM".into()).or_insert_with(|| "xterm".into());
+    }
     let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let cwd = working_dir(spec)?;
 

@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -29,7 +30,7 @@ use super::spec::{ContainerSpec, ExecSpec, MountKind, STORED_SPEC_VERSION, Store
 use super::state::{ContainerState, Status};
 use super::volumes;
 use crate::runtime::monitor::MONITOR_ARG;
-use crate::runtime::monitor::protocol::{Request, Response};
+use crate::runtime::monitor::protocol::{AttachHello, Request, Response, WindowSize, encode};
 
 /// Default persistent state root.
 pub const DEFAULT_STATE_ROOT: &str = "/var/lib/rcompose";
@@ -348,7 +349,9 @@ impl ContainerRuntime {
         })
     }
 
-    fn spawn_monitor(&self, id: &str) -> Result<()> {
+    /// Spawns the monitor; `attach`, the monitor's end of an attaching client's socket, goes in
+    /// as its stdin (see [`crate::runtime::monitor::attach`]).
+    fn spawn_monitor(&self, id: &str, attach: Option<UnixStream>) -> Result<()> {
         let (ready_r, ready_w) =
             pipe2(OFlag::O_CLOEXEC).map_err(|e| ContainerError::sys("pipe", e))?;
         let mut cmd = Command::new(&self.monitor_exe);
@@ -359,7 +362,7 @@ impl ContainerRuntime {
             // A monitor lives as long as its container: have the allocator commit memory as it
             // is used rather than a whole arena up front (halves its resident size).
             .env("MIMALLOC_ARENA_EAGER_COMMIT", "0")
-            .stdin(Stdio::null())
+            .stdin(attach.map_or_else(Stdio::null, |s| Stdio::from(OwnedFd::from(s))))
             // The ready pipe goes in as the monitor's stdout (see `READY_FD`): with no `pre_exec`
             // hook, std spawns through `posix_spawn` (a vfork), not a fork of this process.
             .stdout(Stdio::from(ready_w))
@@ -417,6 +420,64 @@ impl ContainerRuntime {
             }
         }
         String::from_utf8_lossy(&msg).into_owned()
+    }
+
+    /// Starts the container with a client attached from the first byte: the returned socket
+    /// carries the container's terminal output (with `tty`) and takes its input (with `tty` or
+    /// `stdin_open`); it reaches end of file when the container has exited for good. `window`
+    /// is the terminal's first size. See [`crate::runtime::monitor::attach`].
+    pub fn start_attached(&self, key: &str, window: Option<WindowSize>) -> Result<UnixStream> {
+        let (ours, theirs) = UnixStream::pair().ctx("create the attach socket", "socketpair")?;
+        let hello = encode(&AttachHello { window }).map_err(|e| ContainerError::Monitor {
+            id: key.to_string(),
+            message: e.to_string(),
+        })?;
+        (&ours)
+            .write_all(&hello)
+            .ctx("write the attach hello", "socketpair")?;
+        self.start_with(key, Some(theirs))?;
+        Ok(ours)
+    }
+
+    /// Stops the container if it runs (stop signal, then SIGKILL after `timeout`) and starts it
+    /// again; records docker's `restart` event after the `stop` and `start` ones.
+    pub fn restart(&self, key: &str, timeout: Option<Duration>) -> Result<()> {
+        let id = self.resolve(key)?;
+        if self.reconcile(&id)?.status.needs_monitor() {
+            self.stop(&id, timeout)?;
+        }
+        self.start(&id)?;
+        let spec = self.load_stored(&id)?.spec;
+        events::record(&self.layout.state_root, &id, &spec, "restart", &[]);
+        Ok(())
+    }
+
+    /// A new size for the container's terminal.
+    pub fn resize(&self, key: &str, size: WindowSize) -> Result<()> {
+        let id = self.resolve(key)?;
+        self.client(&id, "resize")?
+            .call(&Request::Resize { size }, Some(Duration::from_secs(10)))
+            .map(|_| ())
+    }
+
+    fn start_with(&self, key: &str, attach: Option<UnixStream>) -> Result<()> {
+        // First, so the kernel's grace period overlaps everything up to the cgroup attach.
+        let _warm = self.warmer.hold();
+        let id = self.resolve(key)?;
+        let _l = self.lock_container(&id)?;
+        let state = self.reconcile_locked(&id)?;
+        match state.status {
+            Status::Running | Status::Restarting => return Ok(()),
+            Status::Paused => {
+                return Err(ContainerError::InvalidState {
+                    id,
+                    state: state.status.to_string(),
+                    action: "start (unpause it)",
+                });
+            }
+            Status::Created | Status::Exited => {}
+        }
+        self.spawn_monitor(&id, attach)
     }
 
     /// A container's anonymous volumes by target path (mounts and image-declared volumes).
@@ -610,23 +671,7 @@ impl Runtime for ContainerRuntime {
     }
 
     fn start(&self, key: &str) -> Result<()> {
-        // First, so the kernel's grace period overlaps everything up to the cgroup attach.
-        let _warm = self.warmer.hold();
-        let id = self.resolve(key)?;
-        let _l = self.lock_container(&id)?;
-        let state = self.reconcile_locked(&id)?;
-        match state.status {
-            Status::Running | Status::Restarting => return Ok(()),
-            Status::Paused => {
-                return Err(ContainerError::InvalidState {
-                    id,
-                    state: state.status.to_string(),
-                    action: "start (unpause it)",
-                });
-            }
-            Status::Created | Status::Exited => {}
-        }
-        self.spawn_monitor(&id)
+        self.start_with(key, None)
     }
 
     fn stop(&self, key: &str, timeout: Option<Duration>) -> Result<()> {

@@ -78,6 +78,14 @@ pub struct ContainerSpec {
     /// `None`: a copy of the host's.
     #[serde(default)]
     pub resolv_conf: Option<String>,
+    /// A pseudo-terminal as the process's stdin, stdout and stderr (its controlling terminal);
+    /// the monitor keeps the master, logs its output and relays it to attached clients.
+    #[serde(default)]
+    pub tty: bool,
+    /// Keep stdin open (a pipe the monitor writes attached clients' input to) rather than
+    /// `/dev/null`.
+    #[serde(default)]
+    pub stdin_open: bool,
 }
 
 impl ContainerSpec {
@@ -121,6 +129,8 @@ impl ContainerSpec {
             inherit_volumes: BTreeMap::new(),
             etc_hosts: None,
             resolv_conf: None,
+            tty: false,
+            stdin_open: false,
         }
     }
 

@@ -42,7 +42,7 @@ pub fn reset_signals() {
 impl Executor for RcomposeExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
         if self.init {
-            run_init(spec)
+            run_init(spec, self.controlling_tty)
         } else {
             reset_signals();
             if self.controlling_tty {
@@ -75,7 +75,9 @@ fn take_terminal() -> Result<(), ExecutorError> {
     Ok(())
 }
 
-fn run_init(spec: &Spec) -> Result<(), ExecutorError> {
+/// The reaping init; with `controlling_tty` the command (not the init) takes the terminal, so
+/// the terminal's Ctrl-C reaches the command's process group.
+fn run_init(spec: &Spec, controlling_tty: bool) -> Result<(), ExecutorError> {
     let all = SigSet::all();
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&all), None)
         .map_err(|e| ExecutorError::Other(format!("init: block signals: {e}")))?;
@@ -83,7 +85,11 @@ fn run_init(spec: &Spec) -> Result<(), ExecutorError> {
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
             reset_signals();
-            if let Err(e) = (DefaultExecutor {}).exec(spec) {
+            let r = match controlling_tty {
+                true => take_terminal(),
+                false => Ok(()),
+            };
+            if let Err(e) = r.and_then(|()| (DefaultExecutor {}).exec(spec)) {
                 eprintln!("rcompose-init: {e}");
             }
             // SAFETY: exiting the forked child without running the parent's destructors.

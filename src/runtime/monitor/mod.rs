@@ -7,7 +7,11 @@
 //! the container with libcontainer (whose init becomes the monitor's child), reports `ok` or
 //! `err <message>` on the ready pipe and runs its event loop ([`server::Monitor::run`]) until the
 //! container has exited for good.
+//!
+//! A client that attaches to the container (`run` without `-d`) hands its end of a socket pair
+//! in as the monitor's stdin; see [`attach`].
 
+pub mod attach;
 pub mod health;
 pub mod init;
 pub mod logfile;
@@ -36,6 +40,7 @@ pub fn main(args: &[String]) -> ExitCode {
         diag!("usage: rcompose __monitor <state_root> <run_root> <id>");
         return ExitCode::from(2);
     };
+    let attach = take_attach_socket();
     let ready = match take_ready_pipe() {
         Some(fd) => fd,
         None => {
@@ -69,7 +74,11 @@ pub fn main(args: &[String]) -> ExitCode {
         }
     };
     let t1 = std::time::Instant::now();
-    let started = monitor.prepare().and_then(|()| {
+    let attached = match attach {
+        Some(sock) => monitor.attach(sock),
+        None => Ok(()),
+    };
+    let started = attached.and_then(|()| monitor.prepare()).and_then(|()| {
         let t2 = std::time::Instant::now();
         monitor.start_container().map(|()| t2)
     });
@@ -102,6 +111,22 @@ fn take_ready_pipe() -> Option<OwnedFd> {
     let fd = fcntl(stdout, FcntlArg::F_DUPFD_CLOEXEC(3)).ok()?;
     // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor that nothing else owns.
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A close-on-exec copy of stdin when it is a socket: an attaching client's end (see
+/// [`attach`]); `None` for the usual `/dev/null`.
+fn take_attach_socket() -> Option<std::os::unix::net::UnixStream> {
+    use nix::fcntl::{FcntlArg, fcntl};
+    use nix::sys::stat::{SFlag, fstat};
+    // SAFETY: fd 0 is open for the whole call (checked by fstat); we only borrow it.
+    let stdin = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
+    let st = fstat(stdin).ok()?;
+    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFSOCK {
+        return None;
+    }
+    let fd = fcntl(stdin, FcntlArg::F_DUPFD_CLOEXEC(3)).ok()?;
+    // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor that nothing else owns.
+    Some(unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) })
 }
 
 fn report(ready: OwnedFd, r: Result<(), String>) {

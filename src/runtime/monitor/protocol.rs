@@ -6,6 +6,9 @@
 //! The monitor answers with JSON lines `{"version":1,"kind":...}`: one for most requests, two for
 //! `exec` (`exec_started`, then `exec_exited`); `stop` and `wait` are answered when the
 //! container has exited for good.
+//!
+//! An attached client (`run` without `-d`) does not connect: its socket is handed to the monitor
+//! at spawn (see [`super::attach`]) and carries one [`AttachHello`] line, then raw bytes.
 
 use std::io::{IoSlice, IoSliceMut, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -42,6 +45,24 @@ pub enum Request {
         stdout: bool,
         stderr: bool,
     },
+    /// The container's terminal takes this size (the attached client's window changed).
+    Resize {
+        size: WindowSize,
+    },
+}
+
+/// A terminal's size in character cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowSize {
+    pub rows: u16,
+    pub cols: u16,
+}
+
+/// The first (and only) line an attached client sends before the raw stream: the size the
+/// container's terminal starts with, so the process never sees a 0x0 terminal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachHello {
+    pub window: Option<WindowSize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -78,7 +99,7 @@ pub enum ProtocolError {
     TooLong,
 }
 
-fn encode<T: Serialize>(body: &T) -> Result<Vec<u8>, ProtocolError> {
+pub(crate) fn encode<T: Serialize>(body: &T) -> Result<Vec<u8>, ProtocolError> {
     let mut v = serde_json::to_vec(&Envelope {
         version: PROTOCOL_VERSION,
         body,
@@ -87,7 +108,7 @@ fn encode<T: Serialize>(body: &T) -> Result<Vec<u8>, ProtocolError> {
     Ok(v)
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(line: &[u8]) -> Result<T, ProtocolError> {
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(line: &[u8]) -> Result<T, ProtocolError> {
     #[derive(Deserialize)]
     struct V {
         version: u32,

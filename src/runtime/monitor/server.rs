@@ -3,7 +3,8 @@
 //! socket, restarts, stop timeouts, healthchecks and exec'd processes.
 //!
 //! Everything is multiplexed with `poll(2)` over a signalfd (SIGCHLD, SIGTERM, SIGINT, SIGHUP),
-//! the listening socket, the container's stdout/stderr pipes and the running probe's output.
+//! the listening socket, the container's stdout/stderr pipes (or its terminal), the running
+//! probe's output and the attached clients (see [`super::attach`]).
 //!
 //! # Healthcheck probes
 //!
@@ -37,6 +38,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Pid, pipe2};
 
+use super::attach::{self, ChildStdio};
 use super::health::{ProbeKind, ProbeSchedule};
 use super::init::RcomposeExecutor;
 use super::logfile::{LineBuffer, LogWriter};
@@ -66,6 +68,8 @@ struct Pipe {
     fd: OwnedFd,
     lines: LineBuffer,
     stream: &'static str,
+    /// The terminal's master (see [`attach::Output::terminal`]).
+    terminal: bool,
 }
 
 struct Probe {
@@ -80,6 +84,8 @@ struct Probe {
 
 struct Exec {
     conn: UnixStream,
+    /// docker's exec id (the `execID` of its `exec_*` events).
+    id: String,
 }
 
 /// One monitor = one container.
@@ -93,6 +99,8 @@ pub struct Monitor {
     container: Option<Container>,
     init_pid: Option<Pid>,
     pipes: Vec<Pipe>,
+    /// The terminal or open stdin, and the attached clients.
+    io: attach::Io,
     log: LogWriter,
     listener: UnixListener,
     sigfd: SignalFd,
@@ -112,7 +120,7 @@ pub struct Monitor {
     detached_rootfs: Option<rootfs::DetachedRootfs>,
 }
 
-fn set_nonblocking(fd: BorrowedFd<'_>) -> nix::Result<()> {
+pub(super) fn set_nonblocking(fd: BorrowedFd<'_>) -> nix::Result<()> {
     let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
     fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map(|_| ())
 }
@@ -128,6 +136,14 @@ fn thread_count() -> usize {
                 .and_then(|n| n.trim().parse().ok())
         })
         .unwrap_or(1)
+}
+
+/// A new exec id: 64 hex digits like docker's (from the kernel's random pool; a zero id if
+/// that cannot be read, which only makes the events less precise).
+fn exec_id() -> String {
+    let mut buf = [0u8; 32];
+    let _ = fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf));
+    buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn lc_err(e: impl std::fmt::Display) -> ContainerError {
@@ -173,6 +189,7 @@ impl Monitor {
         let log = LogWriter::open(&paths.log(), stored.spec.log.clone())
             .ctx("open container log", paths.log())?;
 
+        let io = attach::Io::new(stored.spec.tty, stored.spec.stdin_open);
         let m = Monitor {
             id: id.to_string(),
             layout,
@@ -188,6 +205,7 @@ impl Monitor {
             container: None,
             init_pid: None,
             pipes: Vec::new(),
+            io,
             log,
             listener,
             sigfd,
@@ -208,6 +226,16 @@ impl Monitor {
 
     fn spec(&self) -> &ContainerSpec {
         &self.stored.spec
+    }
+
+    /// Attaches the client whose socket came with the spawn (before the container starts).
+    pub fn attach(&mut self, sock: UnixStream) -> Result<()> {
+        self.io
+            .attach(sock)
+            .map_err(|message| ContainerError::Monitor {
+                id: self.id.clone(),
+                message,
+            })
     }
 
     /// Rootfs, user, volumes, /etc files and `b/config.json`.
@@ -394,17 +422,25 @@ impl Monitor {
         }
         fs::create_dir_all(&self.paths.lc_root)
             .ctx("create libcontainer root", &self.paths.lc_root)?;
-        let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| ContainerError::sys("pipe", e))?;
-        let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| ContainerError::sys("pipe", e))?;
-        let mut c = ContainerBuilder::new(self.id.clone(), SyscallType::Linux)
+        let (stdio, outputs) = self.io.open_run()?;
+        let ChildStdio {
+            stdin,
+            stdout,
+            stderr,
+        } = stdio;
+        let mut b = ContainerBuilder::new(self.id.clone(), SyscallType::Linux)
             .with_root_path(self.paths.lc_root.clone())
             .map_err(lc_err)?
             .with_executor(RcomposeExecutor {
                 init: self.spec().init,
-                controlling_tty: false,
+                controlling_tty: self.spec().tty,
             })
-            .with_stdout(out_w)
-            .with_stderr(err_w)
+            .with_stdout(stdout)
+            .with_stderr(stderr);
+        if let Some(stdin) = stdin {
+            b = b.with_stdin(stdin);
+        }
+        let mut c = b
             .as_init(self.paths.bundle())
             .with_systemd(false)
             .with_detach(true)
@@ -418,22 +454,15 @@ impl Monitor {
             .pid()
             .map(|p| Pid::from_raw(p.as_raw()))
             .ok_or_else(|| lc_err("container has no pid after start"))?;
-        for fd in [&out_r, &err_r] {
-            set_nonblocking(fd.as_fd())
-                .map_err(|e| ContainerError::sys("set pipe non-blocking", e))?;
-        }
-        self.pipes = vec![
-            Pipe {
-                fd: out_r,
+        self.pipes = outputs
+            .into_iter()
+            .map(|o| Pipe {
+                fd: o.fd,
                 lines: LineBuffer::default(),
-                stream: "stdout",
-            },
-            Pipe {
-                fd: err_r,
-                lines: LineBuffer::default(),
-                stream: "stderr",
-            },
-        ];
+                stream: o.stream,
+                terminal: o.terminal,
+            })
+            .collect();
         self.container = Some(c);
         self.init_pid = Some(pid);
         self.run_started = Instant::now();
@@ -458,6 +487,12 @@ impl Monitor {
         self.save();
         self.event("start", &[]);
         Ok(())
+    }
+
+    /// docker's `exec_die` event of an exec'd process.
+    fn exec_died(&self, ex: &Exec, code: i32) {
+        let attrs = [("execID", ex.id.clone()), ("exitCode", code.to_string())];
+        self.event("exec_die", &attrs);
     }
 
     /// Appends a container event (see [`events`]) for this container.
@@ -486,7 +521,7 @@ impl Monitor {
                 }
                 None => PollTimeout::from(60_000u16),
             };
-            let (sig_ready, sock_ready, pipe_ready, probe_ready) = {
+            let (sig_ready, sock_ready, pipe_ready, probe_ready, io_ready) = {
                 let mut fds = vec![
                     PollFd::new(self.sigfd.as_fd(), PollFlags::POLLIN),
                     PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
@@ -498,6 +533,9 @@ impl Monitor {
                 if let Some(fd) = probe_fd {
                     fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
                 }
+                let io_start = fds.len();
+                let (io_fds, io_plan) = self.io.poll_fds();
+                fds.extend(io_fds);
                 if let Err(e) = poll(&mut fds, timeout)
                     && e != nix::Error::EINTR
                 {
@@ -507,8 +545,20 @@ impl Monitor {
                 let n = self.pipes.len();
                 let pipe_ready: Vec<bool> = fds[2..2 + n].iter().map(ready).collect();
                 let probe_ready = probe_fd.is_some() && ready(&fds[2 + n]);
-                (ready(&fds[0]), ready(&fds[1]), pipe_ready, probe_ready)
+                let io_revents: Vec<PollFlags> = fds[io_start..]
+                    .iter()
+                    .map(|f| f.revents().unwrap_or(PollFlags::empty()))
+                    .collect();
+                let io_ready = (io_plan, io_revents);
+                (
+                    ready(&fds[0]),
+                    ready(&fds[1]),
+                    pipe_ready,
+                    probe_ready,
+                    io_ready,
+                )
             };
+            self.io.on_ready(&io_ready.0, &io_ready.1);
             for (i, r) in pipe_ready.iter().enumerate().rev() {
                 if *r {
                     self.read_pipe(i);
@@ -527,7 +577,9 @@ impl Monitor {
         }
         // Exec'd processes died with the container's pid namespace.
         self.reap();
-        for (_, ex) in self.execs.drain() {
+        self.io.close_clients();
+        for (_, ex) in std::mem::take(&mut self.execs) {
+            self.exec_died(&ex, 137);
             let _ = send_response(&ex.conn, &Response::ExecExited { exit_code: 137 });
         }
         for w in self.waiters.drain(..) {
@@ -556,6 +608,9 @@ impl Monitor {
                 false
             }
             Ok(n) => {
+                if p.terminal {
+                    self.io.broadcast(&buf[..n]);
+                }
                 for line in p.lines.push(&buf[..n]) {
                     // The container keeps running when its log cannot be written (a full disk,
                     // like docker's json-file driver): the record is dropped, reported once.
@@ -580,7 +635,14 @@ impl Monitor {
             }
             Err(nix::Error::EAGAIN) | Err(nix::Error::EINTR) => true,
             Err(e) => {
-                diag!("monitor: reading {}: {e}", p.stream);
+                // EIO on a terminal's master: the last slave closed (its end of file).
+                if p.terminal && e == nix::Error::EIO {
+                    if let Some(rest) = p.lines.flush() {
+                        let _ = self.log.write(p.stream, &rest);
+                    }
+                } else {
+                    diag!("monitor: reading {}: {e}", p.stream);
+                }
                 self.pipes.remove(i);
                 false
             }
@@ -640,6 +702,7 @@ impl Monitor {
             if Some(pid) == self.init_pid {
                 self.on_container_exit(code);
             } else if let Some(ex) = self.execs.remove(&pid.as_raw()) {
+                self.exec_died(&ex, code);
                 let _ = send_response(&ex.conn, &Response::ExecExited { exit_code: code });
             } else if self.probe.as_ref().is_some_and(|p| p.pid == pid) {
                 self.finish_probe(code);
@@ -649,6 +712,7 @@ impl Monitor {
 
     fn on_container_exit(&mut self, code: i32) {
         self.drain_pipes();
+        self.io.end_run();
         self.init_pid = None;
         self.remove_run_leftovers();
         if let Some(p) = self.probe.take() {
@@ -862,6 +926,13 @@ impl Monitor {
                 );
             }
             Request::Wait => self.waiters.push(conn),
+            Request::Resize { size } => {
+                let r = match self.io.resize(size) {
+                    Ok(()) => Response::Ok,
+                    Err(message) => Response::Error { message },
+                };
+                let _ = send_response(&conn, &r);
+            }
             Request::Stop { timeout_ms } => {
                 self.waiters.push(conn);
                 self.request_stop(timeout_ms.map(Duration::from_millis));
@@ -943,8 +1014,15 @@ impl Monitor {
                 let io = [stdin, stdout, stderr].map(|want| if want { fds.next() } else { None });
                 match self.spawn_exec(&spec, io) {
                     Ok(pid) => {
+                        let id = exec_id();
+                        // docker names the command in the action (its entrypoint and args).
+                        let command = spec.args.join(" ");
+                        for action in ["exec_create", "exec_start"] {
+                            let action = format!("{action}: {command}");
+                            self.event(&action, &[("execID", id.clone())]);
+                        }
                         let _ = send_response(&conn, &Response::ExecStarted { pid: pid.as_raw() });
-                        self.execs.insert(pid.as_raw(), Exec { conn });
+                        self.execs.insert(pid.as_raw(), Exec { conn, id });
                     }
                     Err(e) => err(&conn, e.to_string()),
                 }

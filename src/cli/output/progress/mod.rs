@@ -161,6 +161,8 @@ impl Line {
         } else {
             let status_text = match (state, detail) {
                 (LineState::Error | LineState::Warning, Some(d)) => d,
+                // What a project waits for (another command's lock) is the whole message.
+                (_, Some(d)) if e.kind == ResourceKind::Project => d,
                 _ => word.to_owned(),
             };
             let id = format!("{} {}", e.kind.as_str(), e.name);
