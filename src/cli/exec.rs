@@ -63,6 +63,8 @@ pub fn parse_env(items: &[String]) -> anyhow::Result<Vec<(String, String)>> {
 }
 
 pub fn exec(global: &GlobalArgs, args: &ExecArgs) -> anyhow::Result<i32> {
+    // Before any thread exists, so that every thread inherits the blocked mask (see `tty`).
+    tty::block_window_changes();
     let s = session::open(global, &[], std::sync::Arc::new(Quiet))?;
     if s.ctx.service(&args.service).is_none() {
         bail!("no such service: {}", args.service);

@@ -53,18 +53,20 @@ impl Engine {
         let Some(_exclusive) = CreationLock::try_exclusive(&self.run_root)? else {
             return Ok(None);
         };
+        // Holds first: a hold is taken after its container exists, so every hold read here whose
+        // container is alive shows up in the listing that follows.
+        let holds = self.images.all_holds()?;
+        let listed = self.containers.list()?;
         // Steps of builds whose process is gone: their containers, endpoints and namespaces.
         let sandbox = Sandbox {
             containers: &self.containers,
             netns_dir: self.run_root.join("netns"),
         };
-        sandbox
-            .sweep(Some(&self.network))
-            .map_err(build_leftovers)?;
-        // Holds first: a hold is taken after its container exists, so every hold read here whose
-        // container is alive shows up in the listing that follows.
-        let holds = self.images.all_holds()?;
-        let containers = self.containers.list()?;
+        let steps_removed = sandbox.sweep_listed(&listed, Some(&self.network));
+        let containers: Vec<_> = listed
+            .into_iter()
+            .filter(|c| !steps_removed.contains(&c.state.id))
+            .collect();
         let names: BTreeSet<&str> = containers.iter().map(|c| c.state.name.as_str()).collect();
         let mut swept = Swept::default();
         self.sweep_netns(&names, &mut swept)?;

@@ -6,6 +6,7 @@
 //! `/etc/hostname`, `/proc`, ...) in the upper dir when the image lacks them; those stubs are
 //! removed again ([`remove_mount_stubs`]) so they do not end up in the layer, as BuildKit does.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::net::IpAddr;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -16,7 +17,8 @@ use indexmap::IndexMap;
 use super::buildnet::BuildNetwork;
 use super::error::{BuildError, IoContext, Result};
 use crate::runtime::container::{
-    ContainerRuntime, ContainerSpec, CreationLock, LogOptions, NetworkMode, RemoveOptions, Runtime,
+    ContainerInfo, ContainerRuntime, ContainerSpec, CreationLock, LogOptions, NetworkMode,
+    RemoveOptions, Runtime,
 };
 use crate::runtime::network::{Attachment, HostsFile, hosts_file, netns};
 
@@ -244,7 +246,19 @@ impl Sandbox<'_> {
 impl Sandbox<'_> {
     /// Remove what killed builds left: their step containers, endpoints and namespaces.
     pub fn sweep(&self, network: Option<&crate::runtime::network::NetworkManager>) -> Result<()> {
-        for info in self.containers.list()? {
+        self.sweep_listed(&self.containers.list()?, network);
+        Ok(())
+    }
+
+    /// [`Sandbox::sweep`] over a listing the caller already has; the ids of the step containers
+    /// it removed.
+    pub fn sweep_listed(
+        &self,
+        listed: &[ContainerInfo],
+        network: Option<&crate::runtime::network::NetworkManager>,
+    ) -> BTreeSet<String> {
+        let mut removed = BTreeSet::new();
+        for info in listed {
             let labels = &info.spec.labels;
             if !labels.contains_key(BUILD_LABEL) {
                 continue;
@@ -267,8 +281,9 @@ impl Sandbox<'_> {
                 let _ = n.detach(&name, None);
             }
             let _ = netns::remove(&self.netns_dir.join(&name));
+            removed.insert(info.state.id.clone());
         }
-        Ok(())
+        removed
     }
 }
 
