@@ -253,9 +253,19 @@ impl Crasher {
         self.log
             .push(format!("{args:?} killed after {delay:?}: {killed:?}"));
         self.tally.trials += 1;
+        // The calibrated durations are maxima (and a loaded machine makes them long): a kill
+        // that came too late shrinks the window, one that landed widens it a little, so the
+        // kills keep spreading over the whole run of the op as the machine's speed changes.
+        let window = &mut self.durations[op.kind()];
         match killed {
-            Killed::MidRun => self.tally.mid_run[op.kind()] += 1,
-            Killed::AfterExit { .. } => self.tally.after_exit[op.kind()] += 1,
+            Killed::MidRun => {
+                self.tally.mid_run[op.kind()] += 1;
+                *window = window.mul_f64(1.1);
+            }
+            Killed::AfterExit { .. } => {
+                self.tally.after_exit[op.kind()] += 1;
+                *window = window.mul_f64(0.7).max(Duration::from_millis(20));
+            }
         }
         if let Op::Scale(n) = op {
             self.replicas = n;
