@@ -70,12 +70,23 @@ pub fn run(global: &GlobalArgs, cmd: &ContainerCommand) -> anyhow::Result<i32> {
     match cmd {
         ContainerCommand::Run(args) => run_container(global, &rt, args),
         ContainerCommand::Ls => {
-            println!("{:<14}{:<24}{:<12}EXIT", "CONTAINER ID", "NAME", "STATUS");
-            for info in rt.list()? {
+            let listed = rt.list()?;
+            // The name column is as wide as the longest name, so columns never run together.
+            let width = listed
+                .iter()
+                .map(|i| i.spec.name.len() + 2)
+                .max()
+                .unwrap_or(0)
+                .max(24);
+            println!(
+                "{:<14}{:<width$}{:<12}EXIT",
+                "CONTAINER ID", "NAME", "STATUS"
+            );
+            for info in listed {
                 let state = &info.state;
                 let exit = state.exit_code.map(|c| c.to_string()).unwrap_or_default();
                 println!(
-                    "{:<14}{:<24}{:<12}{exit}",
+                    "{:<14}{:<width$}{:<12}{exit}",
                     &state.id[..12.min(state.id.len())],
                     info.spec.name,
                     format!("{:?}", state.status).to_lowercase()
