@@ -237,8 +237,10 @@ fn run_refuses_what_the_runtime_cannot_do() {
         err.contains("--service-ports and --publish are incompatible"),
         "{err}"
     );
+    // `tool` has a build section but no Dockerfile: `run` builds the missing image first.
     let err = env.fails(&["run", "--rm", "tool"]);
-    assert!(err.contains("needs its image built"), "{err}");
+    assert!(err.contains("failed to build \"tool\""), "{err}");
+    assert!(err.contains("tool/Dockerfile: No such file"), "{err}");
     let err = env.fails(&["run", "--rm", "nosuch"]);
     assert!(err.contains("no such service: nosuch"), "{err}");
     assert!(env.ps_json(&["-a"]).is_empty(), "nothing was started");

@@ -127,3 +127,38 @@ services:
     drop(two);
     one.assert_clean();
 }
+
+/// A service reaches the outside through the project network's NAT (the Debian mirror is the
+/// one outside host this machine may reach), resolving it through the embedded DNS's forwarder;
+/// an `internal` network's service cannot. (No `wget -T`: Debian's busybox-static 1.35 wget
+/// segfaults with it.)
+#[test]
+fn services_reach_the_debian_mirror_through_nat_but_not_from_internal_networks() {
+    let env = ComposeEnv::new(
+        "nat",
+        r#"
+x-bb: &bb
+  image: lab/busybox:1
+services:
+  fetch:
+    <<: *bb
+    command: ["sh", "-c", "wget -q -O - http://deb.debian.org/debian/dists/bookworm/Release | head -n 3"]
+  sealed:
+    <<: *bb
+    command: ["sh", "-c", "timeout 10 wget -q -O - http://deb.debian.org/debian/ >/dev/null && echo LEAKED || echo blocked"]
+    networks: [inside]
+networks:
+  inside:
+    internal: true
+"#,
+    );
+    let fetched = env.ok(&["up", "fetch", "--exit-code-from", "fetch"]);
+    assert!(fetched.contains("Origin: Debian"), "{fetched}");
+    let sealed = env.ok(&["up", "sealed", "--exit-code-from", "sealed"]);
+    assert!(
+        sealed.contains("blocked") && !sealed.contains("LEAKED"),
+        "{sealed}"
+    );
+    env.ok(&["down"]);
+    env.assert_clean();
+}

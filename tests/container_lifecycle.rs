@@ -5,6 +5,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::TestEnv;
+use rcompose::runtime::container::error::ContainerError;
 use rcompose::runtime::container::{LogStream, RemoveOptions, RestartPolicy, Runtime, Status};
 
 #[test]
@@ -143,4 +144,34 @@ fn restart_policies() {
             .expect("remove");
         env.assert_gone(&id);
     }
+}
+
+#[test]
+fn names_resolve_stay_unique_and_are_freed_on_removal() {
+    let env = TestEnv::new();
+    let id = env.rt.create(&env.sh("web-1", "true")).expect("create");
+    assert_eq!(env.rt.inspect("web-1").expect("by name").state.id, id);
+    let again = env.rt.create(&env.sh("web-1", "true"));
+    assert!(
+        matches!(again, Err(ContainerError::NameInUse(ref n)) if n == "web-1"),
+        "{again:?}"
+    );
+
+    // A root written before the name index existed: the first lookup builds it from the state.
+    std::fs::remove_dir_all(env.dir.path().join("s/names")).expect("drop the index");
+    assert_eq!(env.rt.inspect("web-1").expect("by name").state.id, id);
+    assert!(env.dir.path().join("s/names/web-1").exists());
+
+    env.rt
+        .remove("web-1", RemoveOptions::default())
+        .expect("remove");
+    assert!(matches!(
+        env.rt.inspect("web-1"),
+        Err(ContainerError::NotFound(_))
+    ));
+    let reused = env.rt.create(&env.sh("web-1", "true")).expect("name free");
+    assert_ne!(reused, id);
+    env.rt
+        .remove(&reused, RemoveOptions::default())
+        .expect("remove");
 }

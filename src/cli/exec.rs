@@ -1,6 +1,7 @@
-//! `rcompose exec`: run a command in a service's running container, with this terminal's
-//! stdin/stdout/stderr handed to it (so an interactive shell works) and its exit code passed
-//! through.
+//! `rcompose exec`: run a command in a service's running container, its exit code passed
+//! through. At an interactive terminal (and without `-T`) the command gets a pseudo-terminal as
+//! its controlling terminal (see [`super::tty`]); otherwise this process's stdin/stdout/stderr
+//! are handed to it as they are.
 
 use std::os::fd::OwnedFd;
 
@@ -9,6 +10,7 @@ use clap::Args;
 
 use super::GlobalArgs;
 use super::session;
+use super::tty;
 use crate::engine::progress::Quiet;
 use crate::runtime::container::{ExecIo, ExecSpec, Runtime};
 
@@ -80,26 +82,46 @@ pub fn exec(global: &GlobalArgs, args: &ExecArgs) -> anyhow::Result<i32> {
     if !container.is_running() {
         bail!("container {} is not running", container.name());
     }
-    let spec = ExecSpec {
+    // Like docker compose: a TTY unless -T, -d, or this is not an interactive terminal.
+    let tty = !args.detach && !args.no_tty && tty::interactive_terminal();
+    let mut spec = ExecSpec {
         args: args.command.clone(),
         env: parse_env(&args.env)?.into_iter().collect(),
         working_dir: args.workdir.clone(),
         user: args.user.clone(),
+        tty,
     };
-    let io = if args.detach {
-        ExecIo::default()
-    } else {
+    if args.detach {
+        if std::env::var_os(DETACHED_ENV).is_none() {
+            return detach();
+        }
+        return Ok(s
+            .engine
+            .containers
+            .exec(container.name(), &spec, ExecIo::default())?);
+    }
+    if !tty {
         use std::os::fd::AsFd;
-        ExecIo {
+        let io = ExecIo {
             stdin: Some(dup(std::io::stdin().as_fd())?),
             stdout: Some(dup(std::io::stdout().as_fd())?),
             stderr: Some(dup(std::io::stderr().as_fd())?),
-        }
-    };
-    if args.detach && std::env::var_os(DETACHED_ENV).is_none() {
-        return detach();
+        };
+        return Ok(s.engine.containers.exec(container.name(), &spec, io)?);
     }
-    Ok(s.engine.containers.exec(container.name(), &spec, io)?)
+    // dockerd sets TERM for a TTY exec unless the caller did.
+    spec.env
+        .entry("TERM".into())
+        .or_insert_with(|| "xterm".into());
+    let (relay, [stdin, stdout, stderr]) = tty::open()?;
+    let io = ExecIo {
+        stdin: Some(stdin),
+        stdout: Some(stdout),
+        stderr: Some(stderr),
+    };
+    let code = s.engine.containers.exec(container.name(), &spec, io);
+    relay.finish();
+    Ok(code?)
 }
 
 /// Set in the background copy of a detached `exec`.

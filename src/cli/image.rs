@@ -10,6 +10,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use super::GlobalArgs;
 use crate::compose::{Host, LoadSettings, load_project};
 use crate::engine::images::pull_options;
+use crate::engine::prune::{ImagePruneOptions, prune_images};
 use crate::runtime::image::{Ensured, ImageStore, LocalImage, PullEvent, PullPolicy, Reference};
 
 #[derive(Debug, Subcommand)]
@@ -51,8 +52,8 @@ pub enum ImageCommand {
     },
     /// Show an image's configuration as JSON
     Inspect { image: String },
-    /// Remove dangling images and unused layers
-    Prune,
+    /// Remove unused images
+    Prune(PruneArgs),
 }
 
 #[derive(Debug, Args)]
@@ -69,6 +70,16 @@ pub struct LsArgs {
 pub enum ListFormat {
     Table,
     Json,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove all unused images, not just dangling ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -188,14 +199,76 @@ pub fn run(global: &GlobalArgs, cmd: &ImageCommand) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&[out])?);
             Ok(())
         }
-        ImageCommand::Prune => {
-            let pruned = store.prune_dangling()?;
-            pruned.iter().for_each(|id| println!("Deleted: {id}"));
-            let stats = store.gc()?;
-            println!("Total reclaimed: {stats:?}");
-            Ok(())
-        }
+        ImageCommand::Prune(args) => prune(&store, args),
     }
+}
+
+const ALL_IMAGES_WARNING: &str = "WARNING! This will remove all images without at least one container associated to them.\nAre you sure you want to continue?";
+const DANGLING_WARNING: &str =
+    "WARNING! This will remove all dangling images.\nAre you sure you want to continue?";
+
+/// `rcompose image prune [-a] [-f]`, worded like `docker image prune`.
+fn prune(store: &ImageStore, args: &PruneArgs) -> anyhow::Result<()> {
+    let warning = if args.all {
+        ALL_IMAGES_WARNING
+    } else {
+        DANGLING_WARNING
+    };
+    if !args.force && !confirm(warning)? {
+        bail!("image prune has been cancelled");
+    }
+    let report = prune_images(store, &ImagePruneOptions { all: args.all })?;
+    if !report.untagged.is_empty() || !report.deleted.is_empty() {
+        println!("Deleted Images:");
+        for reference in &report.untagged {
+            println!("untagged: {}", reference.familiar());
+        }
+        for id in &report.deleted {
+            println!("deleted: {id}");
+        }
+        println!();
+    }
+    println!(
+        "Total reclaimed space: {}",
+        go_human_size(report.reclaimed_bytes)
+    );
+    Ok(())
+}
+
+/// docker's `[y/N]` prompt: only `y` or `yes` (any case) confirms; end of input declines.
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    use std::io::Write;
+    print!("{question} [y/N] ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
+/// go-units' `HumanSize`: decimal units, 4 significant digits (`0B`, `1.5kB`, `7.812MB`).
+fn go_human_size(bytes: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let mut size = bytes as f64;
+    let mut unit = 0;
+    while size >= 1000.0 && unit < UNITS.len() - 1 {
+        size /= 1000.0;
+        unit += 1;
+    }
+    let integer_digits = if size < 1.0 {
+        1
+    } else {
+        size.log10().floor() as usize + 1
+    };
+    let text = format!("{size:.*}", 4usize.saturating_sub(integer_digits));
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &text
+    };
+    format!("{text}{}", UNITS[unit])
 }
 
 fn list(store: &ImageStore, args: &LsArgs) -> anyhow::Result<()> {
@@ -329,4 +402,24 @@ pub fn pull(global: &GlobalArgs, host: &Host, args: &PullArgs) -> anyhow::Result
         bail!("{}", failures.join("\n"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::go_human_size;
+
+    #[test]
+    fn sizes_like_go_units() {
+        for (bytes, want) in [
+            (0, "0B"),
+            (999, "999B"),
+            (1000, "1kB"),
+            (1500, "1.5kB"),
+            (7_812_345, "7.812MB"),
+            (123_456_789, "123.5MB"),
+            (2_000_000_000, "2GB"),
+        ] {
+            assert_eq!(go_human_size(bytes), want, "{bytes}");
+        }
+    }
 }

@@ -33,6 +33,25 @@ pub struct FollowOptions {
 enum Msg {
     Line(String, LogEntry),
     Exited(String, i32),
+    /// A line of the file watcher's own log (`up --watch`).
+    Note(String),
+    /// Follow these containers too, from this time on (restarted or recreated by the watch).
+    Follow(Vec<String>, DateTime<Utc>),
+}
+
+/// Lets another thread (the file watcher of `up --watch`) print among the logs and add
+/// containers to follow.
+#[derive(Clone)]
+pub struct FollowHandle(mpsc::Sender<Msg>);
+
+impl FollowHandle {
+    pub fn note(&self, line: &str) {
+        let _ = self.0.send(Msg::Note(line.to_string()));
+    }
+
+    pub fn follow(&self, containers: Vec<String>, since: DateTime<Utc>) {
+        let _ = self.0.send(Msg::Follow(containers, since));
+    }
 }
 
 /// What [`Follow::next`] saw.
@@ -54,6 +73,11 @@ pub struct Follow {
     until: Option<DateTime<Utc>>,
     remaining: usize,
     readers: Vec<JoinHandle<()>>,
+    tx: mpsc::Sender<Msg>,
+    rt: crate::runtime::container::ContainerRuntime,
+    /// While set, the follow does not end when every container has exited (a watch may
+    /// start them again).
+    keep_alive: bool,
 }
 
 impl Follow {
@@ -85,30 +109,14 @@ impl Follow {
             let _ = out_logs::attaching(&mut out, &shown);
             let _ = out.flush();
         }
+        let lopts = LogOptions {
+            follow,
+            tail: opts.tail,
+            since: opts.since,
+        };
         let readers = containers
             .iter()
-            .map(|name| {
-                let (tx, name, rt) = (tx.clone(), name.clone(), engine.containers.clone());
-                let lopts = LogOptions {
-                    follow,
-                    tail: opts.tail,
-                    since: opts.since,
-                };
-                std::thread::spawn(move || {
-                    if let Ok(iter) = rt.logs(&name, &lopts) {
-                        for entry in iter {
-                            if tx.send(Msg::Line(name.clone(), entry)).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    let code = match follow {
-                        true => rt.wait(&name).unwrap_or(-1),
-                        false => 0,
-                    };
-                    let _ = tx.send(Msg::Exited(name, code));
-                })
-            })
+            .map(|name| spawn_reader(&tx, &engine.containers, name, &lopts))
             .collect();
         Follow {
             rx,
@@ -118,12 +126,25 @@ impl Follow {
             until: opts.until,
             remaining: containers.len(),
             readers,
+            tx,
+            rt: engine.containers.clone(),
+            keep_alive: false,
         }
+    }
+
+    /// A handle for other threads (see [`FollowHandle`]).
+    pub fn handle(&self) -> FollowHandle {
+        FollowHandle(self.tx.clone())
+    }
+
+    /// Keep following after every container has exited (until set back).
+    pub fn keep_alive(&mut self, on: bool) {
+        self.keep_alive = on;
     }
 
     /// Print what arrives within `wait`; report the first exit seen.
     pub fn next(&mut self, wait: Duration) -> Next {
-        if self.remaining == 0 {
+        if self.remaining == 0 && !self.keep_alive {
             return Next::Done;
         }
         let msg = match self.rx.recv_timeout(wait) {
@@ -146,6 +167,29 @@ impl Follow {
                         out.write_all(&bytes).and_then(|()| out.flush())
                     }
                 };
+                Next::Idle
+            }
+            Msg::Note(line) => {
+                let bytes = self.printer.format_line(
+                    out_logs::WATCH_LOGGER,
+                    std::time::SystemTime::now(),
+                    line.as_bytes(),
+                );
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(&bytes).and_then(|()| out.flush());
+                Next::Idle
+            }
+            Msg::Follow(names, since) => {
+                let lopts = LogOptions {
+                    follow: true,
+                    tail: None,
+                    since: Some(since),
+                };
+                for name in &names {
+                    let r = spawn_reader(&self.tx, &self.rt, name, &lopts);
+                    self.readers.push(r);
+                }
+                self.remaining += names.len();
                 Next::Idle
             }
             Msg::Exited(name, code) => {
@@ -171,9 +215,36 @@ impl Follow {
     }
 
     pub fn join(self) {
+        drop(self.tx);
         drop(self.rx);
         for r in self.readers {
             let _ = r.join();
         }
     }
+}
+
+/// One container's reader: its log lines, then its exit. The container is resolved once, so a
+/// replacement with the same name (a rebuild) is not taken for it.
+fn spawn_reader(
+    tx: &mpsc::Sender<Msg>,
+    rt: &crate::runtime::container::ContainerRuntime,
+    name: &str,
+    lopts: &LogOptions,
+) -> JoinHandle<()> {
+    let (tx, name, rt, lopts) = (tx.clone(), name.to_string(), rt.clone(), lopts.clone());
+    std::thread::spawn(move || {
+        let key = rt.inspect(&name).map_or(name.clone(), |i| i.state.id);
+        if let Ok(iter) = rt.logs(&key, &lopts) {
+            for entry in iter {
+                if tx.send(Msg::Line(name.clone(), entry)).is_err() {
+                    return;
+                }
+            }
+        }
+        let code = match lopts.follow {
+            true => rt.wait(&key).unwrap_or(-1),
+            false => 0,
+        };
+        let _ = tx.send(Msg::Exited(name, code));
+    })
 }

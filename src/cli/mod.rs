@@ -1,6 +1,7 @@
 //! The `rcompose` command line: clap definitions of docker compose's global flags and
 //! subcommands, each subcommand a thin layer over the pipeline stages.
 
+mod build;
 mod config;
 mod container;
 mod cp;
@@ -15,15 +16,18 @@ pub mod output;
 mod port;
 mod project_images;
 mod ps;
+mod push;
 mod run;
 mod scale;
 mod session;
 mod signals;
 mod stats;
 mod top;
+mod tty;
 mod up;
 mod volumes;
 mod wait;
+mod watch;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -136,6 +140,8 @@ pub enum Command {
     /// Run single containers of the bundled runtime
     #[command(subcommand)]
     Container(container::ContainerCommand),
+    /// Build or rebuild services
+    Build(build::BuildArgs),
     /// Create and start containers
     Up(up::UpArgs),
     /// Creates containers for a service
@@ -164,6 +170,8 @@ pub enum Command {
     Exec(exec::ExecArgs),
     /// Pull service images
     Pull(image::PullArgs),
+    /// Push service images
+    Push(push::PushArgs),
     /// Copy files/folders between a service container and the local filesystem
     Cp(cp::CpArgs),
     /// Receive real time events from containers
@@ -186,6 +194,8 @@ pub enum Command {
     Scale(scale::ScaleArgs),
     /// List volumes
     Volumes(volumes::VolumesArgs),
+    /// Watch build context for service and rebuild/refresh containers when files are updated
+    Watch(watch::WatchArgs),
     /// Show the rcompose version information
     Version(VersionArgs),
 }
@@ -240,6 +250,7 @@ pub fn main() -> ExitCode {
     let g = &cli.global;
     let coded = match &cli.command {
         Command::Container(cmd) => Some(container::run(g, cmd)),
+        Command::Build(a) => Some(build::build(g, a)),
         Command::Up(a) => Some(up::up(g, a)),
         Command::Create(a) => Some(up::create(g, a)),
         Command::Down(a) => Some(lifecycle::down(g, a)),
@@ -264,6 +275,7 @@ pub fn main() -> ExitCode {
         Command::Wait(a) => Some(wait::wait(g, a)),
         Command::Scale(a) => Some(scale::scale(g, a)),
         Command::Volumes(a) => Some(volumes::volumes(g, a)),
+        Command::Watch(a) => Some(watch::watch(g, a)),
         _ => None,
     };
     if let Some(result) = coded {
@@ -279,6 +291,7 @@ pub fn main() -> ExitCode {
         Command::Config(args) => host(&cli.global).and_then(|h| config::run(&cli.global, &h, args)),
         Command::Image(cmd) => image::run(&cli.global, cmd),
         Command::Pull(args) => host(&cli.global).and_then(|h| image::pull(&cli.global, &h, args)),
+        Command::Push(args) => host(&cli.global).and_then(|h| push::push(&cli.global, &h, args)),
         Command::Version(args) => {
             version(args);
             Ok(())

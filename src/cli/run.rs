@@ -18,7 +18,6 @@ use clap::Args;
 use super::output::warn::{WarnStyle, warning_line};
 use super::{GlobalArgs, session};
 use crate::compose::model::shell_split;
-use crate::engine::error::EngineError;
 use crate::engine::labels;
 use crate::engine::progress::{Event, ProgressSink, Quiet, ResourceKind};
 use crate::engine::run::RunOptions;
@@ -256,19 +255,6 @@ fn apply_to_project(args: &RunArgs, ctx: &mut ProjectContext) -> anyhow::Result<
             s.pull_policy = args.pull.clone();
         }
     }
-    if args.build
-        && let Some(s) = ctx.project.services.values().find(|s| s.build.is_some())
-    {
-        let image = match s.image.as_str() {
-            "" => format!("{}-{}", ctx.name, s.name),
-            i => i.to_string(),
-        };
-        return Err(EngineError::NeedsBuild {
-            service: s.name.clone(),
-            image,
-        }
-        .into());
-    }
     if let Some(s) = ctx.project.services.get_mut(&args.service) {
         s.cap_drop.retain(|c| !args.cap_add.contains(c));
         s.cap_add.extend(args.cap_add.iter().cloned());
@@ -320,6 +306,7 @@ fn run_options(args: &RunArgs, ctx: &ProjectContext) -> anyhow::Result<RunOption
         volumes: args.volume.clone(),
         no_deps: true,
         use_aliases: args.use_aliases,
+        build: super::build::up_build(args.build, false, args.quiet_build || args.quiet),
     })
 }
 

@@ -96,6 +96,9 @@ pub struct UpArgs {
     /// Assume "yes" as answer to all prompts and run non-interactively
     #[arg(short, long)]
     pub yes: bool,
+    /// Watch source code and rebuild/refresh containers when files are updated
+    #[arg(short, long, conflicts_with = "detach")]
+    pub watch: bool,
     pub services: Vec<String>,
 }
 
@@ -172,6 +175,7 @@ pub fn create(global: &GlobalArgs, args: &CreateArgs) -> anyhow::Result<i32> {
         no_recreate: args.no_recreate,
         remove_orphans: args.remove_orphans,
         pull: pull_policy(args.pull.as_deref())?,
+        build: super::build::up_build(args.build, args.no_build, false),
         no_start: true,
         ..UpOptions::default()
     };
@@ -196,6 +200,14 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<i32> {
         session::progress(global, "Running")?,
     )?;
     let detach = args.detach || args.wait;
+    let watchable = |svc: &crate::compose::model::ServiceConfig| {
+        svc.develop.as_ref().is_some_and(|d| !d.watch.is_empty())
+    };
+    if args.watch && !s.ctx.project.services.values().any(watchable) {
+        bail!(
+            "none of the selected services is configured for watch, see https://docs.docker.com/compose/how-tos/file-watch/"
+        );
+    }
     let opts = UpOptions {
         services: if args.no_deps {
             args.services.clone()
@@ -212,6 +224,7 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<i32> {
         renew_anon_volumes: args.renew_anon_volumes,
         remove_orphans: args.remove_orphans,
         pull: pull_policy(args.pull.as_deref())?,
+        build: super::build::up_build(args.build, args.no_build, false),
         wait: args.wait,
         wait_timeout: args.wait_timeout.map(Duration::from_secs),
         timeout: session::seconds(args.timeout),
@@ -228,23 +241,31 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<i32> {
             }
         }
     });
+    // Attaching shows what the containers print from now on, not what an earlier run of the same
+    // container left in its log (docker compose attaches before it starts them).
+    let began = chrono::Utc::now();
     let result = s.engine.up(&s.ctx, &opts);
     s.engine.progress().finish();
+    if let Err(e) = &result {
+        super::build::report_failure(&s.ctx, e);
+    }
     let report = result?;
     if detach || args.no_start {
         return Ok(0);
     }
-    attached(global, &s.engine, &s.ctx.name, args, &report, sig_rx)
+    attached(global, &s.engine, s.ctx, args, &report, sig_rx, began)
 }
 
 fn attached(
     global: &GlobalArgs,
     engine: &Engine,
-    project: &str,
+    ctx: crate::engine::ProjectContext,
     args: &UpArgs,
     report: &UpReport,
     sig_rx: mpsc::Receiver<u32>,
+    began: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<i32> {
+    let project = ctx.name.clone();
     let wanted: BTreeSet<&str> = args.attach.iter().map(String::as_str).collect();
     let refused: BTreeSet<&str> = args.no_attach.iter().map(String::as_str).collect();
     let attach: Vec<String> = report
@@ -263,11 +284,15 @@ fn attached(
             color: session::log_color(global, args.no_color),
             strip: format!("{project}-"),
             tail: None,
-            since: None,
+            since: Some(began),
             until: None,
             banner: true,
         },
     );
+    let watch = match args.watch {
+        true => Some(start_watch(global, engine, ctx, args, &mut follow)?),
+        false => None,
+    };
     let abort_on_exit = args.abort_on_container_exit || args.exit_code_from.is_some();
     let mut exit_code = 0;
     let mut stopping = false;
@@ -289,6 +314,11 @@ fn attached(
     };
     loop {
         if let Ok(n) = sig_rx.try_recv() {
+            // Ctrl-C ends the watch too, and the follow once the containers are down.
+            if let Some((stopper, _)) = &watch {
+                stopper.stop();
+                follow.keep_alive(false);
+            }
             if n == 1 {
                 println!("{}", super::output::logs::GRACEFUL_STOP);
                 stopping = true;
@@ -326,5 +356,29 @@ fn attached(
         }
     }
     follow.join();
+    if let Some((_, running)) = watch {
+        let _ = running.join();
+    }
     Ok(exit_code)
+}
+
+/// `up --watch`: the watch runs on its own thread, its lines among the logs.
+fn start_watch(
+    global: &GlobalArgs,
+    engine: &Engine,
+    ctx: crate::engine::ProjectContext,
+    args: &UpArgs,
+    follow: &mut Follow,
+) -> anyhow::Result<(crate::engine::watch::Stopper, std::thread::JoinHandle<()>)> {
+    let ctx = std::sync::Arc::new(ctx);
+    let out = super::watch::AttachedOutput {
+        follow: follow.handle(),
+        engine: engine.clone(),
+        ctx: ctx.clone(),
+    };
+    let opts = super::watch::options(global, &args.services, true, false)?;
+    let w = engine.watch(ctx, &opts, std::sync::Arc::new(out))?;
+    follow.keep_alive(true);
+    let stopper = w.stopper();
+    Ok((stopper, std::thread::spawn(move || w.run())))
 }

@@ -92,7 +92,28 @@ fn check_service(dict: &Node, name: &str, svc: &Node) -> Result<(), LoadError> {
     check_references(dict, name, svc, &path)?;
     check_scale(name, svc, &path)?;
     check_resources(svc, &path)?;
-    check_mounts(svc, &path)
+    check_mounts(svc, &path)?;
+    check_watch(svc, &path)
+}
+
+/// compose-go: every `develop.watch` rule but `rebuild` and `restart` needs a `target`.
+fn check_watch(svc: &Node, path: &KeyPath) -> Result<(), LoadError> {
+    let rules = svc
+        .get("develop")
+        .and_then(|d| d.get("watch"))
+        .and_then(Node::as_seq);
+    for (i, rule) in rules.into_iter().flatten().enumerate() {
+        let action = rule.get("action").and_then(Node::as_str).unwrap_or("");
+        let target = rule.get("target").and_then(Node::as_str).unwrap_or("");
+        if !matches!(action, "rebuild" | "restart") && target.is_empty() {
+            return Err(LoadError::at(
+                Some(rule),
+                &path.key("develop").key("watch").index(i),
+                "target is required for non-rebuild actions",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_references(dict: &Node, name: &str, svc: &Node, path: &KeyPath) -> Result<(), LoadError> {

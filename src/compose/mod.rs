@@ -18,6 +18,7 @@ pub mod error;
 pub mod extends;
 pub mod include;
 pub mod interpolate;
+pub mod label_files;
 pub mod loader;
 pub mod merge;
 pub mod model;

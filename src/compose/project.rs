@@ -11,6 +11,7 @@ use super::discovery::{Discovered, Host, ProjectOptions, discover, normalize_pro
 use super::environment::{Environment, resolve_service_env_files};
 use super::error::LoadError;
 use super::interpolate::interpolate;
+use super::label_files;
 use super::loader::{ConfigDetails, LoadOptions, Warnings, load_yaml_model};
 use super::model;
 use super::node::{KeyPath, Map, Node};
@@ -99,6 +100,7 @@ pub fn load_project(
     let selection: Selection = select(&mut tree, &discovered.profiles, &settings.services)?;
     if settings.resolve_env_files {
         resolve_service_env_files(&mut tree, &details.environment)?;
+        label_files::resolve_service_label_files(&mut tree, &details.environment)?;
     }
     strip_extensions(&mut tree);
     let project: model::Project = decode(&tree, &KeyPath::root())?;

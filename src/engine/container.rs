@@ -121,6 +121,8 @@ impl Engine {
             files,
             ..
         } = plan;
+        // Until the image hold is taken, what is made here has no owner a sweep could see.
+        let _creating = self.creating()?;
         let mut owns_netns = false;
         let cleanup = |owns: bool| {
             let _ = self.network.detach(&name, None);

@@ -67,6 +67,9 @@ impl Engine {
                 self.emit(Event::new(ResourceKind::Network, &n.name, Status::Removed));
             }
         }
+        // After the networks, whose removal takes the endpoints of removed containers along.
+        self.sweep();
+        self.network.resync()?;
         if opts.volumes {
             self.remove_volumes(ctx)?;
         }
@@ -125,7 +128,8 @@ impl Engine {
     fn remove_volumes(&self, ctx: &ProjectContext) -> Result<()> {
         let layout = self.containers.layout().clone();
         for v in ctx.volumes.iter().filter(|v| !v.external) {
-            if layout.volume_data(&v.name).is_dir() {
+            // The volume's directory, with or without `_data` (a kill mid-create).
+            if layout.volumes_dir().join(&v.name).is_dir() {
                 self.emit(Event::new(ResourceKind::Volume, &v.name, Status::Removing));
                 self.containers.remove_volume(&v.name)?;
                 self.emit(Event::new(ResourceKind::Volume, &v.name, Status::Removed));

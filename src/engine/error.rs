@@ -27,9 +27,15 @@ pub enum EngineError {
     #[error("service {service:?} has neither an image nor a build context specified")]
     NoImage { service: String },
     #[error(
-        "service {service:?} needs its image built ({image}); the builder is not available yet"
+        "service {service:?} needs its image {image} built: run `rcompose build` or `up` without --no-build"
     )]
     NeedsBuild { service: String, image: String },
+    /// A failed image build; the builder's error names the Dockerfile line.
+    #[error("failed to build {service:?}: {error}")]
+    Build {
+        service: String,
+        error: Box<crate::runtime::build::BuildError>,
+    },
     #[error("no such service: {0}")]
     NoSuchService(String),
     #[error("network {name} declared as external, but could not be found")]

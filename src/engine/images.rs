@@ -1,6 +1,6 @@
 //! Which image each service runs: the service's `pull_policy` (or `up --pull`) applied through
-//! the image store, pulls of different images in parallel. A service that must be built is
-//! reported as such (the builder is its own stage).
+//! the image store, pulls of different images in parallel. Images of services with a `build`
+//! section are built before (see [`super::build`]); here they are only looked up.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -57,38 +57,40 @@ pub fn policy(service: &ServiceConfig, cli: Option<PullPolicy>) -> Result<PullPo
 impl Engine {
     /// Resolve (pulling as the policies say) the image of each service. Fast path: with policy
     /// `missing` and the image present, no registry is contacted and no tokio runtime started.
+    /// A service with a `build` section and no `image:` runs `<project>-<service>`, which
+    /// `build_for_up` built beforehand.
     pub fn resolve_images<'a>(
         &self,
+        project: &str,
         services: impl IntoIterator<Item = &'a ServiceConfig>,
         cli_policy: Option<PullPolicy>,
     ) -> Result<BTreeMap<String, ServiceImage>> {
         let mut out = BTreeMap::new();
         let mut to_pull: Vec<(&ServiceConfig, Reference, PullPolicy)> = Vec::new();
+        let mut local = BTreeMap::new();
         for s in services {
-            if s.image.is_empty() {
-                return Err(match s.build {
-                    Some(_) => EngineError::NeedsBuild {
-                        service: s.name.clone(),
-                        image: format!("<project>-{}", s.name),
-                    },
-                    None => EngineError::NoImage {
-                        service: s.name.clone(),
-                    },
+            if s.image.is_empty() && s.build.is_none() {
+                return Err(EngineError::NoImage {
+                    service: s.name.clone(),
                 });
             }
-            let policy = policy(s, cli_policy)?;
+            let image = super::build::image_name(project, s);
+            let mut policy = policy(s, cli_policy)?;
+            if s.build.is_some() && s.image.is_empty() {
+                policy = PullPolicy::Build;
+            }
             if matches!(
                 policy,
                 PullPolicy::Missing | PullPolicy::Never | PullPolicy::Build
-            ) && let Some(img) = self.images.resolve(&s.image)?
+            ) && let Some(img) = self.resolve_local(&image, &mut local)?
             {
-                out.insert(s.name.clone(), self.with_raw(img));
+                out.insert(s.name.clone(), img);
                 continue;
             }
             if policy == PullPolicy::Build {
                 return Err(EngineError::NeedsBuild {
                     service: s.name.clone(),
-                    image: s.image.clone(),
+                    image,
                 });
             }
             to_pull.push((s, Reference::parse(&s.image)?, policy));
@@ -99,6 +101,21 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+
+    /// The local image `reference` names, read from the store once per command however many
+    /// services use it (50 services on one image read the index once, not 50 times).
+    fn resolve_local(
+        &self,
+        reference: &str,
+        seen: &mut BTreeMap<String, Option<ServiceImage>>,
+    ) -> Result<Option<ServiceImage>> {
+        if let Some(hit) = seen.get(reference) {
+            return Ok(hit.clone());
+        }
+        let found = self.images.resolve(reference)?.map(|i| self.with_raw(i));
+        seen.insert(reference.to_string(), found.clone());
+        Ok(found)
     }
 
     fn with_raw(&self, image: LocalImage) -> ServiceImage {

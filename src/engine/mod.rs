@@ -4,13 +4,17 @@
 //!
 //! * [`project`]: the loaded project plus its resolved networks and volumes.
 //! * [`labels`], [`service_spec`], [`resources`]: pure mapping from the Compose model.
-//! * [`images`]: which image each service runs (pull policy, `--pull`).
+//! * [`images`]: which image each service runs (pull policy, `--pull`); [`build`]: building them.
 //! * [`observe`]: the project's containers as the runtime has them.
 //! * [`container`]: one container's life: netns, network attachment, ports, create/start/stop/rm.
 //! * [`gate`]: `depends_on` conditions, reacting to state changes as they happen.
 //! * [`up`], [`down`], [`ops`]: the commands' engines.
 //! * [`lock`]: one command at a time per project.
+//! * [`sweep`]: reclaims what a killed command left without an owner (netns, endpoints, holds).
+//! * [`push`], [`prune`]: `push` of service images and `image prune`.
+//! * [`watch`]: the `develop.watch` dev loop.
 
+pub mod build;
 pub mod container;
 pub mod down;
 pub mod error;
@@ -23,12 +27,16 @@ pub mod ops;
 pub mod procs;
 pub mod progress;
 pub mod project;
+pub mod prune;
+pub mod push;
 pub mod query;
 pub mod resources;
 pub mod run;
 pub mod run_deps;
 pub mod service_spec;
+pub mod sweep;
 pub mod up;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -124,6 +132,12 @@ impl Engine {
         self
     }
 
+    /// The same runtime, reporting progress to `progress` instead.
+    pub fn with_progress(mut self, progress: Arc<dyn ProgressSink>) -> Self {
+        self.progress = progress;
+        self
+    }
+
     /// `--parallel N` / `COMPOSE_PARALLEL_LIMIT`: a negative or zero limit means unlimited.
     pub fn with_parallel(mut self, limit: i64) -> Self {
         self.parallel = usize::try_from(limit).ok().filter(|n| *n > 0);
@@ -177,6 +191,23 @@ impl Engine {
     /// The persistent network namespace of a container (survives its restarts).
     pub fn netns_path(&self, container: &str) -> PathBuf {
         self.run_root.join("netns").join(container)
+    }
+
+    /// [`Engine::sweep_orphans`], reporting a failure as a warning: a command does not fail
+    /// because an earlier one left something behind.
+    pub fn sweep(&self) {
+        if let Err(e) = self.sweep_orphans() {
+            self.emit(
+                Event::new(
+                    progress::ResourceKind::Container,
+                    "",
+                    progress::Status::Warning,
+                )
+                .with_detail(format!(
+                    "reclaiming leftovers of an interrupted command: {e}"
+                )),
+            );
+        }
     }
 
     /// Take the project's lock; tells the user when it has to wait.

@@ -75,6 +75,20 @@ impl Engine {
         Ok(out)
     }
 
+    /// Wait for the project's containers that are being stopped (by a command that may have
+    /// been killed since) to be down, so a plan sees them stopped rather than running.
+    pub fn await_stops(&self, project: &str) -> Result<()> {
+        let stopping: Vec<ProjectContainer> = self
+            .project_containers(project, true)?
+            .into_iter()
+            .filter(|c| c.is_running() && c.info.state.stopped_by_user)
+            .collect();
+        self.each(&stopping, |c| {
+            self.containers.wait(c.id())?;
+            Ok(())
+        })
+    }
+
     /// The names of all projects that have containers under this root (for `ls`).
     pub fn projects(&self) -> Result<Vec<(String, Vec<ProjectContainer>)>> {
         let mut by: std::collections::BTreeMap<String, Vec<ProjectContainer>> = Default::default();

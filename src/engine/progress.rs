@@ -29,6 +29,8 @@ impl ResourceKind {
 pub enum Status {
     Pulling,
     Pulled,
+    Building,
+    Built,
     Creating,
     Created,
     Recreate,
@@ -60,6 +62,8 @@ impl Status {
         match self {
             Status::Pulling => "Pulling",
             Status::Pulled => "Pulled",
+            Status::Building => "Building",
+            Status::Built => "Built",
             Status::Creating => "Creating",
             Status::Created => "Created",
             Status::Recreate => "Recreate",
@@ -92,6 +96,7 @@ impl Status {
         !matches!(
             self,
             Status::Pulling
+                | Status::Building
                 | Status::Creating
                 | Status::Recreate
                 | Status::Starting

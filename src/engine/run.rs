@@ -29,6 +29,8 @@ pub struct RunOptions {
     pub volumes: Vec<String>,
     pub no_deps: bool,
     pub use_aliases: bool,
+    /// `--build`: build the image first (else only when it is missing).
+    pub build: super::build::UpBuild,
 }
 
 fn invalid(service: &str, what: &str, e: impl std::fmt::Display) -> EngineError {
@@ -91,7 +93,8 @@ impl Engine {
             self.up(ctx, &up)?;
         }
         let adjusted = adjust(service, opts)?;
-        let images = self.resolve_images([service], None)?;
+        self.build_for_up(ctx, &[service], &opts.build)?;
+        let images = self.resolve_images(&ctx.name, [service], None)?;
         let image = images
             .get(&service.name)
             .ok_or_else(|| EngineError::NoSuchService(service.name.clone()))?;

@@ -42,6 +42,8 @@ pub struct UpOptions {
     pub renew_anon_volumes: bool,
     pub remove_orphans: bool,
     pub pull: Option<PullPolicy>,
+    /// `--build` / `--no-build` and the build options.
+    pub build: super::build::UpBuild,
     /// `--wait`: return once every container is running/healthy.
     pub wait: bool,
     pub wait_timeout: Option<Duration>,
@@ -111,9 +113,12 @@ impl Limit {
 impl Engine {
     pub fn up(&self, ctx: &ProjectContext, opts: &UpOptions) -> Result<UpReport> {
         let _lock = self.lock(&ctx.name)?;
+        self.sweep();
+        self.await_stops(&ctx.name)?;
         let graph = ServiceGraph::new(&ctx.project)?;
         let selected = selected_services(ctx, &opts.services)?;
-        let images = self.resolve_images(selected.iter().copied(), opts.pull)?;
+        self.build_for_up(ctx, &selected, &opts.build)?;
+        let images = self.resolve_images(&ctx.name, selected.iter().copied(), opts.pull)?;
         let desired: Vec<Desired> = selected
             .iter()
             .map(|s| Desired {
@@ -156,16 +161,9 @@ impl Engine {
             observed: &observed,
             images: &images,
         };
-        let started = self.run_services(&plan, opts)?;
+        let (started, containers) = self.run_services(&plan, opts)?;
         report.started = started;
-        let now = self.project_containers(&ctx.name, false)?;
-        for s in &selected {
-            for c in now.iter().filter(|c| c.service() == s.name) {
-                report
-                    .containers
-                    .push((s.name.clone(), c.name().to_string()));
-            }
-        }
+        report.containers = containers;
         if opts.wait && !opts.no_start {
             self.wait_ready(ctx, &graph, &report.containers, opts.wait_timeout)?;
         }
@@ -317,7 +315,9 @@ impl Engine {
         Ok(())
     }
 
-    fn run_services(&self, plan: &Plan<'_>, opts: &UpOptions) -> Result<Vec<String>> {
+    /// Runs every service's worker; the containers started, and every container of the selected
+    /// services after the run as `(service, name)` in service order (what `--wait` watches).
+    fn run_services(&self, plan: &Plan<'_>, opts: &UpOptions) -> Result<Started> {
         let Plan {
             ctx,
             graph,
@@ -330,7 +330,7 @@ impl Engine {
         let limit = Limit::new(self.parallel());
         let in_run: BTreeSet<&str> = selected.iter().map(|s| s.name.as_str()).collect();
         let started = Mutex::new(Vec::new());
-        let results: Vec<(String, Result<()>)> = std::thread::scope(|scope| {
+        let results: Vec<(String, Result<Vec<String>>)> = std::thread::scope(|scope| {
             let workers: Vec<_> = selected
                 .iter()
                 .map(|svc| {
@@ -355,7 +355,7 @@ impl Engine {
                             Err(e) => Outcome::Failed(e.to_string()),
                         };
                         gates.set(&svc.name, outcome);
-                        (svc.name.clone(), r.map(|_| ()))
+                        (svc.name.clone(), r)
                     })
                 })
                 .collect();
@@ -371,10 +371,13 @@ impl Engine {
                 })
                 .collect()
         });
-        for (_, r) in results {
-            r?;
+        let mut containers = Vec::new();
+        for (service, r) in results {
+            let mut names = r?;
+            names.sort_by_key(|n| container_number(n));
+            containers.extend(names.into_iter().map(|n| (service.clone(), n)));
         }
-        Ok(started.into_inner().unwrap_or_default())
+        Ok((started.into_inner().unwrap_or_default(), containers))
     }
 
     /// `--wait`: every container running, and healthy when it has a healthcheck; one-shot
@@ -423,6 +426,17 @@ impl Engine {
 
 /// `--always-recreate-deps`: containers of services that are not named (so are there as
 /// dependencies) are recreated even when unchanged.
+/// `run_services`' result: the containers started, and `(service, container)` of the run.
+type Started = (Vec<String>, Vec<(String, String)>);
+
+/// The replica number a container name ends with (`proj-web-12` -> 12), for ordering.
+fn container_number(name: &str) -> u32 {
+    name.rsplit(['-', '_'])
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
 fn force_dependencies(actions: &mut [Action], observed: &[Observed], named: &[String]) {
     for a in actions.iter_mut() {
         let (Action::Keep { container } | Action::Start { container }) = a else {

@@ -78,6 +78,16 @@ impl ComposeEnv {
         self.roots.join("run")
     }
 
+    /// The directory holding the state and run roots.
+    pub fn roots(&self) -> &Path {
+        &self.roots
+    }
+
+    /// The cgroup parent of this env's containers.
+    pub fn cgroup_parent(&self) -> &str {
+        &self.cgroup_parent
+    }
+
     pub fn write(&self, file: &str, text: &str) {
         fs::write(self.project_dir().join(file), text).expect("write project file");
     }

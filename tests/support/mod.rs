@@ -6,6 +6,8 @@
 //! - [`registry`]: a throwaway Debian `docker-registry` on a free loopback port (RAII guard).
 //! - [`peers`]: docker compose v2 with a live dockerd when present, and a compose CLI runner
 //!   (peer or rcompose) with a `down -v` guard, for side-by-side tests.
+//! - [`probe`]: HTTP GET, nslookup answers, kill-after-delay, CPU time of a process.
+//! - [`residue`]: what an env left on the host (mounts, netns, cgroups, processes, links, state).
 
 #![allow(dead_code)]
 
@@ -13,7 +15,9 @@ pub mod busybox;
 pub mod compose;
 pub mod oci;
 pub mod peers;
+pub mod probe;
 pub mod registry;
+pub mod residue;
 pub mod tarball;
 
 /// Skip (return early from) a test when not running as root; the image tests need root for

@@ -41,6 +41,15 @@ pub enum ContainerError {
     InvalidSignal(String),
     #[error("corrupt state file {path}: {reason}")]
     CorruptState { path: PathBuf, reason: String },
+    #[error(
+        "{path}: format version {found} is not one this rcompose reads (version {supported}); \
+         use the rcompose that wrote it"
+    )]
+    UnsupportedVersion {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
     #[error("monitor of container {id}: {message}")]
     Monitor { id: String, message: String },
     #[error("failed to start container {id}: {message}")]

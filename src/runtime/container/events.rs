@@ -100,7 +100,7 @@ pub fn record(
 ) {
     let rec = EventRecord::new(id, spec, action, extra);
     if let Err(e) = append(state_root, &rec, MAX_LOG_BYTES) {
-        eprintln!("rcompose: recording the {action} event of {id}: {e}");
+        diag!("rcompose: recording the {action} event of {id}: {e}");
     }
 }
 

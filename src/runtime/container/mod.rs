@@ -6,10 +6,12 @@ pub mod cgroup_warm;
 pub mod cleanup;
 pub mod client;
 pub mod copy;
+pub mod creation;
 pub mod error;
 pub mod events;
 pub mod inroot;
 pub mod logs;
+pub mod names;
 pub mod oci;
 pub mod paths;
 pub mod rootfs;
@@ -22,6 +24,7 @@ pub mod user;
 pub mod volumes;
 pub mod watch;
 
+pub use creation::CreationLock;
 pub use error::{ContainerError, Result};
 pub use logs::{LogEntry, LogOptions, LogStream};
 pub use runtime::{

@@ -14,6 +14,11 @@ use nix::mount::{MntFlags, MsFlags};
 use super::error::{ContainerError, IoContext, Result};
 use super::paths::ContainerPaths;
 
+/// With these the upper dir alone holds every change (no redirects to lower dirs, no
+/// metadata-only copy-ups), whatever the kernel's defaults: a build step's upper dir is its
+/// layer (see `runtime::build::layer`).
+const UPPER_IS_DIFF: &str = "index=off,redirect_dir=off,metacopy=off";
+
 /// Above this the option string goes through `l/<n>` symlinks and relative paths.
 const MAX_DIRECT_OPTIONS: usize = 3000;
 
@@ -108,7 +113,7 @@ pub fn mount_rootfs(paths: &ContainerPaths, lower_dirs: &[PathBuf]) -> Result<()
         .map(|p| p.to_string_lossy().into_owned())
         .collect();
     let direct = format!(
-        "lowerdir={},upperdir={},workdir={},index=off",
+        "lowerdir={},upperdir={},workdir={},{UPPER_IS_DIFF}",
         lowers.join(":"),
         paths.upper().display(),
         paths.work().display()
@@ -128,7 +133,10 @@ pub fn mount_rootfs(paths: &ContainerPaths, lower_dirs: &[PathBuf]) -> Result<()
         .rev()
         .map(|i| format!("l/{i}"))
         .collect();
-    let opts = format!("lowerdir={},upperdir=u,workdir=w,index=off", rel.join(":"));
+    let opts = format!(
+        "lowerdir={},upperdir=u,workdir=w,{UPPER_IS_DIFF}",
+        rel.join(":")
+    );
     let cwd = std::env::current_dir().ctx("get cwd", ".")?;
     std::env::set_current_dir(paths.dir()).ctx("chdir", paths.dir())?;
     let res = do_mount(Path::new("r"), &opts);

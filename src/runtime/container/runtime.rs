@@ -4,12 +4,14 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
+use std::os::fd::AsFd;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::fcntl::{Flock, FlockArg, OFlag};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::unistd::pipe2;
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +21,7 @@ use super::client::MonitorClient;
 use super::error::{ContainerError, IoContext, Result};
 use super::events;
 use super::logs::{LogEntry, LogOptions, LogReader};
+use super::names::{self, NameIndex};
 use super::oci;
 use super::paths::Layout;
 use super::rootfs;
@@ -91,6 +94,16 @@ pub trait Runtime: Send + Sync {
     fn logs(&self, id: &str, opts: &LogOptions) -> Result<LogIter>;
     /// Blocks until the container has exited for good (no restart pending); its exit code.
     fn wait(&self, id: &str) -> Result<i32>;
+}
+
+/// How long a command waits for another client's monitor to finish starting a container.
+const STARTUP_WAIT: Duration = Duration::from_secs(60);
+
+/// A live monitor on a container that is not (yet) running: the monitor is starting it.
+fn is_starting(state: &ContainerState) -> bool {
+    !state.status.needs_monitor()
+        && state.boot_id == super::state::boot_id()
+        && state.monitor.is_some_and(|m| m.is_alive())
 }
 
 /// The real runtime.
@@ -180,15 +193,7 @@ impl ContainerRuntime {
     }
 
     pub(super) fn load_stored(&self, id: &str) -> Result<StoredSpec> {
-        let p = self.layout.container(id).spec();
-        let data = fs::read(&p).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => ContainerError::NotFound(id.to_string()),
-            _ => ContainerError::io("read container spec", &p, e),
-        })?;
-        serde_json::from_slice(&data).map_err(|e| ContainerError::CorruptState {
-            path: p,
-            reason: e.to_string(),
-        })
+        StoredSpec::load(&self.layout.container(id).spec(), id)
     }
 
     /// Resolves an id, name or unique id prefix.
@@ -203,15 +208,21 @@ impl ContainerRuntime {
         {
             return Ok(key.to_string());
         }
+        self.ensure_name_index()?;
+        if let Some(id) = self.live_name(key) {
+            return Ok(id);
+        }
         let ids = self.ids()?;
         if ids.iter().any(|i| i == key) {
             return Ok(key.to_string());
         }
-        for id in &ids {
-            if let Ok(st) = ContainerState::load(&self.layout.container(id).state())
-                && st.name == key
-            {
-                return Ok(id.clone());
+        if !names::indexable(key) {
+            for id in &ids {
+                if let Ok(st) = ContainerState::load(&self.layout.container(id).state())
+                    && st.name == key
+                {
+                    return Ok(id.clone());
+                }
             }
         }
         let matches: Vec<&String> = ids.iter().filter(|i| i.starts_with(key)).collect();
@@ -221,10 +232,62 @@ impl ContainerRuntime {
         }
     }
 
+    /// The name index, built by one scan the first time a root is used with it.
+    fn ensure_name_index(&self) -> Result<()> {
+        let index = NameIndex::new(&self.layout.state_root);
+        if !index.is_built() {
+            let _global = lock(&self.layout.state_root.join("lock"))?;
+            self.build_name_index(&index)?;
+        }
+        Ok(())
+    }
+
+    /// Caller holds the global lock.
+    fn build_name_index(&self, index: &NameIndex) -> Result<()> {
+        if index.is_built() {
+            return Ok(());
+        }
+        let mut entries = Vec::new();
+        for id in self.ids()? {
+            if let Ok(st) = ContainerState::load(&self.layout.container(&id).state()) {
+                entries.push((st.name, id));
+            }
+        }
+        let dir = self.layout.state_root.join("names");
+        index
+            .build(entries)
+            .ctx("build the container name index", dir)
+    }
+
+    /// Removes name index entries a crash left pointing at no container (see
+    /// [`NameIndex::prune`]); the names removed.
+    pub fn prune_names(&self) -> Result<Vec<String>> {
+        let _global = lock(&self.layout.state_root.join("lock"))?;
+        NameIndex::new(&self.layout.state_root).prune().ctx(
+            "prune the container name index",
+            self.layout.state_root.join("names"),
+        )
+    }
+
+    /// The id of the existing container named `name`, by the index.
+    fn live_name(&self, name: &str) -> Option<String> {
+        let id = NameIndex::new(&self.layout.state_root).lookup(name)?;
+        self.layout.container(&id).spec().exists().then_some(id)
+    }
+
     /// Loads the state, cleaning up after a dead monitor first. Caller holds the lock.
+    ///
+    /// A monitor still starting the container (for a client killed while waiting for it) is
+    /// waited for first: acting on a half-started container would race the monitor (a second
+    /// monitor on it, or its directory removed under it).
     fn reconcile_locked(&self, id: &str) -> Result<ContainerState> {
         let paths = self.layout.container(id);
-        let state = ContainerState::load(&paths.state())?;
+        let mut state = ContainerState::load(&paths.state())?;
+        let until = Instant::now() + STARTUP_WAIT;
+        while is_starting(&state) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+            state = ContainerState::load(&paths.state())?;
+        }
         if cleanup::monitor_alive(&state, &paths) {
             return Ok(state);
         }
@@ -241,8 +304,32 @@ impl ContainerRuntime {
 
     pub(super) fn reconcile(&self, id: &str) -> Result<ContainerState> {
         let paths = self.layout.container(id);
-        let _l = lock(&paths.lock())?;
-        self.reconcile_locked(id)
+        // State files are replaced by rename, so a read without the lock is never torn; with the
+        // monitor alive and settled there is nothing to clean up or wait for, and the lock (a
+        // listing took 50 of them) can be skipped.
+        if let Ok(state) = ContainerState::load(&paths.state())
+            && cleanup::monitor_alive(&state, &paths)
+            && !is_starting(&state)
+        {
+            return Ok(state);
+        }
+        let _l = self.lock_container(id)?;
+        self.reconcile_locked(id).map_err(|e| self.vanished(id, e))
+    }
+
+    /// The container's flock; [`ContainerError::NotFound`] when another process removed it.
+    fn lock_container(&self, id: &str) -> Result<Flock<fs::File>> {
+        lock(&self.layout.container(id).lock()).map_err(|e| self.vanished(id, e))
+    }
+
+    /// `e`, or [`ContainerError::NotFound`] if the container's directory is gone: a container
+    /// removed by another process between listing and reading it is not an I/O error.
+    fn vanished(&self, id: &str, e: ContainerError) -> ContainerError {
+        if self.layout.container(id).dir.exists() {
+            e
+        } else {
+            ContainerError::NotFound(id.to_string())
+        }
     }
 
     fn client(&self, id: &str, action: &'static str) -> Result<MonitorClient> {
@@ -283,9 +370,7 @@ impl ContainerRuntime {
         let mut child = spawned.ctx("spawn monitor", self.monitor_exe.clone())?;
         // The intermediate exits right after forking the real monitor.
         let _ = child.wait();
-        let mut msg = String::new();
-        let mut f = fs::File::from(ready_r);
-        let _ = f.read_to_string(&mut msg);
+        let msg = self.read_ready(id, ready_r);
         let msg = msg.trim();
         if msg == "ok" {
             return Ok(());
@@ -301,6 +386,37 @@ impl ContainerRuntime {
             id: id.to_string(),
             message,
         })
+    }
+
+    /// The monitor's one-line startup report (empty if it died without one). A monitor killed
+    /// mid-startup can leave its container init, not yet exec'd, holding a copy of the pipe, so
+    /// EOF may never come: while waiting, a monitor found dead in the state file ends the wait.
+    fn read_ready(&self, id: &str, ready: OwnedFd) -> String {
+        let state = self.layout.container(id).state();
+        let monitor_died = || {
+            ContainerState::load(&state)
+                .ok()
+                .and_then(|s| s.monitor)
+                .is_some_and(|m| !m.is_alive())
+        };
+        let mut f = fs::File::from(ready);
+        let mut msg = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !msg.ends_with(b"\n") {
+            let mut fds = [PollFd::new(f.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::from(100u16)) {
+                Ok(0) if monitor_died() => break,
+                Ok(0) | Err(nix::Error::EINTR) => continue,
+                Err(_) => break,
+                Ok(_) => match f.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => msg.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                },
+            }
+        }
+        String::from_utf8_lossy(&msg).into_owned()
     }
 
     /// A container's anonymous volumes by target path (mounts and image-declared volumes).
@@ -333,30 +449,26 @@ impl ContainerRuntime {
     pub fn reconcile_all(&self) -> Result<()> {
         self.sweep_partial_dirs();
         for id in self.ids()? {
-            self.reconcile(&id)?;
+            match self.reconcile(&id) {
+                // Removed by another command since the listing.
+                Ok(_) | Err(ContainerError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }
 
-    /// Removes what an interrupted `create` (`.new-<pid>-<id>`, creator gone) or `remove`
-    /// (`.rm-<id>`) left behind.
+    /// Removes what an interrupted `create` (`.new-<pid>-<id>`) or `remove` (`.rm-<pid>-<id>`,
+    /// also of a volume) left behind, once the process that made it is gone.
     fn sweep_partial_dirs(&self) {
+        volumes::sweep_removed(&self.layout);
         let Ok(rd) = fs::read_dir(self.layout.containers_dir()) else {
             return;
         };
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            let stale = if name.starts_with(".rm-") {
-                true
-            } else if let Some(rest) = name.strip_prefix(".new-") {
-                rest.split('-')
-                    .next()
-                    .and_then(|p| p.parse::<i32>().ok())
-                    .is_none_or(|pid| super::state::proc_start_time(pid).is_none())
-            } else {
-                false
-            };
-            if stale {
+            let tag = name.strip_prefix(".rm-").or(name.strip_prefix(".new-"));
+            if tag.is_some_and(super::state::writer_gone) {
                 let _ = fs::remove_dir_all(e.path());
             }
         }
@@ -417,11 +529,18 @@ impl Runtime for ContainerRuntime {
         } else {
             spec.name.clone()
         };
-        for other in self.ids()? {
-            if let Ok(st) = ContainerState::load(&self.layout.container(&other).state())
-                && st.name == name
-            {
-                return Err(ContainerError::NameInUse(name));
+        let index = NameIndex::new(&self.layout.state_root);
+        self.build_name_index(&index)?;
+        if self.live_name(&name).is_some() {
+            return Err(ContainerError::NameInUse(name));
+        }
+        if !names::indexable(&name) {
+            for other in self.ids()? {
+                if let Ok(st) = ContainerState::load(&self.layout.container(&other).state())
+                    && st.name == name
+                {
+                    return Err(ContainerError::NameInUse(name));
+                }
             }
         }
         let volume_for = |target: &str| -> Result<String> {
@@ -478,8 +597,13 @@ impl Runtime for ContainerRuntime {
                 path: paths.spec(),
                 reason: e.to_string(),
             })?;
-        ContainerState::new_created(&id, &name).save(&tmp.join("state.json"))?;
-        super::state::write_atomic(&tmp.join("spec.json"), &data)?;
+        ContainerState::new_created(&id, &name).save_synced(&tmp.join("state.json"))?;
+        super::state::write_synced(&tmp.join("spec.json"), &data)?;
+        // Claimed first: a crash before the rename leaves a link to nothing, which reads as free.
+        index.claim(&name, &id).ctx(
+            "claim the container name",
+            self.layout.state_root.join("names"),
+        )?;
         fs::rename(&tmp, &paths.dir).ctx("rename container dir into place", &paths.dir)?;
         events::record(&self.layout.state_root, &id, &stored.spec, "create", &[]);
         Ok(id)
@@ -489,8 +613,7 @@ impl Runtime for ContainerRuntime {
         // First, so the kernel's grace period overlaps everything up to the cgroup attach.
         let _warm = self.warmer.hold();
         let id = self.resolve(key)?;
-        let paths = self.layout.container(&id);
-        let _l = lock(&paths.lock())?;
+        let _l = self.lock_container(&id)?;
         let state = self.reconcile_locked(&id)?;
         match state.status {
             Status::Running | Status::Restarting => return Ok(()),
@@ -569,7 +692,7 @@ impl Runtime for ContainerRuntime {
             }
             self.stop(&id, Some(Duration::ZERO))?;
         }
-        let _l = lock(&paths.lock())?;
+        let container_lock = self.lock_container(&id)?;
         let state = self.reconcile_locked(&id)?;
         if state.status.needs_monitor() {
             return Err(ContainerError::InvalidState {
@@ -584,8 +707,21 @@ impl Runtime for ContainerRuntime {
         let _ = fs::remove_dir_all(paths.lc_root.join(&id));
         let _ = fs::remove_dir_all(&paths.run_dir);
         // Rename first so a `kill -9` mid-removal leaves no half-removed container.
-        let doomed = self.layout.containers_dir().join(format!(".rm-{id}"));
+        let doomed = self
+            .layout
+            .containers_dir()
+            .join(format!(".rm-{}-{id}", std::process::id()));
         fs::rename(&paths.dir, &doomed).ctx("rename container dir for removal", &paths.dir)?;
+        drop(container_lock);
+        {
+            // Under the global lock, so a create of the same name cannot slip in between.
+            let _global = lock(&self.layout.state_root.join("lock"))?;
+            let names = NameIndex::new(&self.layout.state_root);
+            names.release(&stored.spec.name, &id).ctx(
+                "release the container name",
+                self.layout.state_root.join("names"),
+            )?;
+        }
         fs::remove_dir_all(&doomed).ctx("remove container dir", &doomed)?;
         events::record(&self.layout.state_root, &id, &stored.spec, "destroy", &[]);
         if opts.volumes {

@@ -5,13 +5,14 @@
 //! `spec.json`, so the monitor can rebuild the container on restart without the caller.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use indexmap::IndexMap;
 use oci_spec::image::ImageConfiguration;
 use serde::{Deserialize, Serialize};
 
+use super::error::{ContainerError, Result};
 use super::seccomp::SeccompProfile;
 
 /// Everything needed to create a container.
@@ -375,6 +376,10 @@ pub struct ExecSpec {
     pub working_dir: Option<String>,
     /// Same syntax as [`ContainerSpec::user`]; defaults to the container's user.
     pub user: Option<String>,
+    /// The stdin given is a terminal to make the process's controlling terminal (`exec -t`):
+    /// it starts a new session and takes the terminal, so job control and Ctrl-C work.
+    #[serde(default)]
+    pub tty: bool,
 }
 
 impl ExecSpec {
@@ -401,6 +406,17 @@ pub struct StoredSpec {
     pub anonymous_volumes: BTreeMap<usize, String>,
     /// Image-declared volumes not covered by a mount: (target, generated volume name).
     pub image_volumes: Vec<(String, String)>,
+}
+
+impl StoredSpec {
+    /// Reads `spec.json`; a missing file is [`ContainerError::NotFound`] of `id`.
+    pub fn load(path: &Path, id: &str) -> Result<Self> {
+        let data = std::fs::read(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ContainerError::NotFound(id.to_string()),
+            _ => ContainerError::io("read container spec", path, e),
+        })?;
+        super::state::parse_versioned(path, &data, STORED_SPEC_VERSION)
+    }
 }
 
 #[cfg(test)]

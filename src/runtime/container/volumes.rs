@@ -49,7 +49,11 @@ pub fn list_volumes(layout: &Layout) -> Result<Vec<String>> {
         Ok(rd) => {
             for e in rd {
                 let e = e.ctx("list volumes", &dir)?;
-                out.push(e.file_name().to_string_lossy().into_owned());
+                let name = e.file_name().to_string_lossy().into_owned();
+                // Dot-dirs are volumes being removed (see `remove_volume`).
+                if !name.starts_with('.') {
+                    out.push(name);
+                }
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -59,16 +63,39 @@ pub fn list_volumes(layout: &Layout) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// Removes a volume and its data.
+/// Removes a volume and its data. The volume is renamed out of the way first, so a kill
+/// mid-removal leaves no half-removed volume under its name, only a `.rm-<pid>-<name>`
+/// directory that [`sweep_removed`] finishes.
 pub fn remove_volume(layout: &Layout, name: &str) -> Result<()> {
     validate_name(name)?;
     let dir = layout.volumes_dir().join(name);
-    match fs::remove_dir_all(&dir) {
-        Ok(()) => Ok(()),
+    let doomed = layout
+        .volumes_dir()
+        .join(format!(".rm-{}-{name}", std::process::id()));
+    match fs::rename(&dir, &doomed) {
+        Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(ContainerError::NotFound(format!("volume {name}")))
+            return Err(ContainerError::NotFound(format!("volume {name}")));
         }
-        Err(e) => Err(ContainerError::io("remove volume", dir, e)),
+        Err(e) => return Err(ContainerError::io("remove volume", dir, e)),
+    }
+    fs::remove_dir_all(&doomed).ctx("remove volume", doomed)
+}
+
+/// Finishes removals a kill interrupted (`.rm-<pid>-*` directories of [`remove_volume`] whose
+/// process is gone).
+pub fn sweep_removed(layout: &Layout) {
+    let Ok(rd) = fs::read_dir(layout.volumes_dir()) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name
+            .strip_prefix(".rm-")
+            .is_some_and(super::state::writer_gone)
+        {
+            let _ = fs::remove_dir_all(e.path());
+        }
     }
 }
 
@@ -131,4 +158,34 @@ fn copy_dir_contents(src: &Path, dst: &Path) -> Result<()> {
         chown(&to, meta.uid(), meta.gid())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_removal_cut_short_is_finished_once_its_process_is_gone() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let layout = Layout::new(d.path().join("s"), d.path().join("r"));
+        assert!(ensure_volume(&layout, "kept").expect("create"));
+        assert!(ensure_volume(&layout, "gone").expect("create"));
+        remove_volume(&layout, "gone").expect("remove");
+        // What a killed removal leaves, and one still in progress in a live process.
+        let dead = layout.volumes_dir().join(".rm-999999999-x/_data/f");
+        let live = layout
+            .volumes_dir()
+            .join(format!(".rm-{}-y/_data", std::process::id()));
+        for p in [&dead, &live] {
+            fs::create_dir_all(p).expect("mkdir");
+        }
+        assert_eq!(list_volumes(&layout).expect("list"), ["kept"]);
+        sweep_removed(&layout);
+        assert!(!layout.volumes_dir().join(".rm-999999999-x").exists());
+        assert!(live.exists(), "a live remover's directory stays");
+        assert!(matches!(
+            remove_volume(&layout, "gone"),
+            Err(ContainerError::NotFound(_))
+        ));
+    }
 }

@@ -65,6 +65,17 @@ pub enum ImageError {
     InvalidHolder(String),
     #[error("registry error for {reference}: {message}")]
     Registry { reference: String, message: String },
+    #[error(
+        "downloading blob {digest} of {reference}: the transfer broke off after {downloaded} of \
+         {size} bytes: {message}"
+    )]
+    BlobTransfer {
+        reference: String,
+        digest: String,
+        downloaded: u64,
+        size: u64,
+        message: String,
+    },
     #[error("invalid pull policy {0:?}")]
     InvalidPullPolicy(String),
     #[error("image {reference} is not present locally and pull policy is never")]

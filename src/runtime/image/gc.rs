@@ -24,6 +24,18 @@ pub struct RemovedImage {
 pub struct GcStats {
     pub blobs: usize,
     pub layers: usize,
+    /// Disk space freed: removed blobs plus removed unpacked layer trees.
+    pub bytes: u64,
+}
+
+/// What [`ImageStore::prune_images`] removed, in `docker image prune` terms.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PrunedImages {
+    /// References removed from images that were then deleted.
+    pub untagged: Vec<Reference>,
+    pub deleted: Vec<ImageId>,
+    /// Disk space freed by the garbage collection that followed.
+    pub reclaimed_bytes: u64,
 }
 
 impl ImageStore {
@@ -149,10 +161,33 @@ impl ImageStore {
         Ok(out)
     }
 
+    /// Every hold in the store: (image, holder), sorted.
+    pub fn all_holds(&self) -> Result<Vec<(ImageId, String)>, ImageError> {
+        let dir = self.root().join("holds");
+        let mut out = Vec::new();
+        for e in fs::read_dir(&dir).at(&dir)? {
+            let e = e.at(&dir)?;
+            let Ok(id) = format!("sha256:{}", e.file_name().to_string_lossy()).parse::<ImageId>()
+            else {
+                continue;
+            };
+            out.extend(self.holders(&id)?.into_iter().map(|h| (id.clone(), h)));
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// Remove dangling (untagged) images that nobody holds, then collect garbage. Returns the
     /// removed image IDs.
     pub fn prune_dangling(&self) -> Result<Vec<ImageId>, ImageError> {
-        let mut removed = Vec::new();
+        Ok(self.prune_images(false)?.deleted)
+    }
+
+    /// Remove the images no container holds (see [`ImageStore::hold`]): only dangling
+    /// (untagged) ones, or with `all` tagged ones too, like `docker image prune [-a]`; then
+    /// collect garbage.
+    pub fn prune_images(&self, all: bool) -> Result<PrunedImages, ImageError> {
+        let mut pruned = PrunedImages::default();
         {
             let _gc = self.lock_gc_exclusive()?;
             let _idx = self.lock_index()?;
@@ -165,25 +200,34 @@ impl ImageStore {
                 .collect();
             let mut keep = Vec::new();
             for d in index.manifests {
-                if tagged.contains(&d.digest) {
+                if !all && tagged.contains(&d.digest) {
                     keep.push(d);
-                } else if let Ok(m) = self.read_manifest(&d.digest()?) {
-                    let id = m.config.digest()?;
-                    if self.holders(&id)?.is_empty() {
-                        removed.push(id);
-                    } else {
-                        keep.push(d);
-                    }
+                    continue;
+                }
+                // An entry whose manifest cannot be read is dropped (nothing can run it).
+                let Ok(m) = self.read_manifest(&d.digest()?) else {
+                    continue;
+                };
+                let id = m.config.digest()?;
+                if !self.holders(&id)?.is_empty() {
+                    keep.push(d);
+                    continue;
+                }
+                if let Some(name) = d.annotations.get(ANNOTATION_REF_NAME) {
+                    pruned.untagged.extend(Reference::parse(name).ok());
+                }
+                if !pruned.deleted.contains(&id) {
+                    pruned.deleted.push(id);
                 }
             }
             index.manifests = keep;
             self.layout().write_index(&index)?;
         }
-        self.gc()?;
-        Ok(removed)
+        pruned.reclaimed_bytes = self.gc()?.bytes;
+        Ok(pruned)
     }
 
-    /// Delete blobs and unpacked layers no index entry reaches, and leftover temp files.
+    /// Delete blobs and unpacked layers no index entry reaches, and temp files of dead writers.
     pub fn gc(&self) -> Result<GcStats, ImageError> {
         let _gc = self.lock_gc_exclusive()?;
         let index = self.layout().read_index()?;
@@ -204,12 +248,18 @@ impl ImageStore {
                 live_layers.extend(ids.iter().map(|d| d.hex().to_string()));
             }
         }
+        // Layers the build cache names stay until it is pruned (`runtime::build::cache`).
+        for hex in self.build_cache_layers() {
+            live_blobs.insert(hex.clone());
+            live_layers.insert(hex);
+        }
         let mut stats = GcStats::default();
         let blobs = self.root().join("blobs").join("sha256");
         for e in fs::read_dir(&blobs).at(&blobs)? {
             let e = e.at(&blobs)?;
             let name = e.file_name().to_string_lossy().into_owned();
             if !live_blobs.contains(&name) {
+                stats.bytes += e.metadata().map_or(0, |m| m.len());
                 fs::remove_file(e.path()).at(e.path())?;
                 stats.blobs += 1;
             }
@@ -222,6 +272,7 @@ impl ImageStore {
                 // rename first so a crash mid-delete never leaves a half layer under its name
                 let doomed = self.tmp_dir().join(layout::unique_name("gc"));
                 fs::rename(e.path(), &doomed).at(e.path())?;
+                stats.bytes += tree_size(&doomed);
                 fs::remove_dir_all(&doomed).at(&doomed)?;
                 stats.layers += 1;
             }
@@ -234,17 +285,75 @@ impl ImageStore {
                 let _ = fs::remove_file(e.path());
             }
         }
+        self.clean_tmp()?;
+        Ok(stats)
+    }
+
+    /// Remove the temp files and dirs whose writer is gone (killed mid-pull, mid-unpack,
+    /// mid-write); a live writer's are kept. Needs no lock: names carry the writer's pid (see
+    /// [`layout::unique_name`]). Returns how many were removed.
+    pub fn clean_tmp(&self) -> Result<usize, ImageError> {
         let tmp = self.tmp_dir();
+        let mut removed = 0;
         for e in fs::read_dir(&tmp).at(&tmp)? {
             let e = e.at(&tmp)?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if layout::writer_pid(&name).is_some_and(process_exists) {
+                continue;
+            }
             let p = e.path();
-            let _ = if p.is_dir() {
+            let r = if e.file_type().at(&p)?.is_dir() {
                 fs::remove_dir_all(&p)
             } else {
                 fs::remove_file(&p)
             };
+            match r {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(ImageError::io(p, e)),
+            }
         }
-        Ok(stats)
+        Ok(removed)
+    }
+}
+
+fn process_exists(pid: i32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Bytes of the regular files under `dir` (symlinks not followed; unreadable entries count 0).
+/// Iterative: layer trees come from images and may be arbitrarily deep.
+fn tree_size(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => pending.push(entry.path()),
+                Ok(t) if t.is_file() => total += entry.metadata().map_or(0, |m| m.len()),
+                _ => {}
+            }
+        }
+    }
+    total
+}
+
+impl ImageStore {
+    /// The layers (uncompressed, so blob digest = diff_id) named by build cache records
+    /// `buildcache/<key>`, as hex digests.
+    fn build_cache_layers(&self) -> Vec<String> {
+        #[derive(serde::Deserialize)]
+        struct Record {
+            diff_id: Option<String>,
+        }
+        let Ok(rd) = fs::read_dir(self.root().join("buildcache")) else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .filter_map(|e| fs::read(e.path()).ok())
+            .filter_map(|b| serde_json::from_slice::<Record>(&b).ok()?.diff_id)
+            .filter_map(|d| d.strip_prefix("sha256:").map(str::to_string))
+            .collect()
     }
 }
 

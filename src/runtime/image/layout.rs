@@ -26,6 +26,9 @@ pub const MEDIA_DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.d
 pub const MEDIA_DOCKER_LAYER_FOREIGN: &str =
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 
+/// The `schemaVersion` of an OCI image index (and of the layout's `index.json`).
+pub const INDEX_SCHEMA_VERSION: u32 = 2;
+
 /// `org.opencontainers.image.ref.name`: we store the full normalized reference in it.
 pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// containerd's annotation for the full image name (read on load).
@@ -171,12 +174,18 @@ pub fn sniff_manifest_media_type(bytes: &[u8]) -> Option<String> {
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A unique name for a temp file or dir (pid + counter + time), for use under a `tmp/` dir.
+/// The pid tells a sweep whether the writer is still alive ([`writer_pid`]).
 pub fn unique_name(prefix: &str) -> String {
     let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     format!("{prefix}-{}-{n}-{t}", std::process::id())
+}
+
+/// The pid of the process that made temp name `name` (see [`unique_name`]), if it is one.
+pub fn writer_pid(name: &str) -> Option<i32> {
+    name.split('-').nth(1)?.parse().ok()
 }
 
 /// The blobs and index of one OCI image layout directory.
@@ -203,7 +212,7 @@ impl Layout {
         let index = root.join("index.json");
         if !index.exists() {
             layout.write_index(&Index {
-                schema_version: 2,
+                schema_version: INDEX_SCHEMA_VERSION,
                 media_type: Some(MEDIA_OCI_INDEX.to_string()),
                 manifests: vec![],
             })?;
@@ -304,10 +313,22 @@ impl Layout {
         Ok(())
     }
 
+    /// The layout's `index.json`. Its format is versioned by the OCI spec (`schemaVersion` 2);
+    /// another version is refused rather than misread.
     pub fn read_index(&self) -> Result<Index, ImageError> {
         let p = self.root.join("index.json");
         let bytes = fs::read(&p).at(&p)?;
-        serde_json::from_slice(&bytes).map_err(|e| ImageError::json(&p, e))
+        let index: Index = serde_json::from_slice(&bytes).map_err(|e| ImageError::json(&p, e))?;
+        if index.schema_version != INDEX_SCHEMA_VERSION {
+            return Err(ImageError::BadArchive {
+                path: p,
+                reason: format!(
+                    "index schemaVersion {} is not one this rcompose reads ({INDEX_SCHEMA_VERSION})",
+                    index.schema_version
+                ),
+            });
+        }
+        Ok(index)
     }
 
     pub fn write_index(&self, index: &Index) -> Result<(), ImageError> {

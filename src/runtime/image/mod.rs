@@ -43,7 +43,7 @@ pub mod unpack;
 pub use archive::LoadedImage;
 pub use digest::Digest;
 pub use error::ImageError;
-pub use gc::{GcStats, RemovedImage};
+pub use gc::{GcStats, PrunedImages, RemovedImage};
 pub use policy::{LocalImageState, PullDecision, PullPolicy, should_pull};
 pub use pull::{Ensured, PullEvent, PullOptions};
 pub use reference::Reference;

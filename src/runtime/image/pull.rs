@@ -320,7 +320,7 @@ impl ImageStore {
             let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
             let mut downloaded = 0u64;
             while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| stream_error(reference, &digest, e))?;
+                let chunk = chunk.map_err(|e| stream_error(reference, desc, downloaded, e))?;
                 sha2::Digest::update(&mut hasher, &chunk);
                 downloaded += chunk.len() as u64;
                 if downloaded > desc.size {
@@ -382,18 +382,31 @@ impl Drop for TempFile {
 
 /// oci-client verifies blob digests in its stream and reports a mismatch as an I/O error
 /// wrapping its `DigestError`; turn that into our `DigestMismatch`.
-fn stream_error(reference: &Reference, digest: &Digest, e: std::io::Error) -> ImageError {
+/// A failed read of a blob's byte stream: a digest mismatch found by the client, or the
+/// transfer cut short (named with the blob and how far it got).
+fn stream_error(
+    reference: &Reference,
+    desc: &Descriptor,
+    downloaded: u64,
+    e: std::io::Error,
+) -> ImageError {
     if let Some(inner) = e.get_ref()
         && let Some(oci_client::errors::DigestError::VerificationError { expected, actual }) =
             inner.downcast_ref::<oci_client::errors::DigestError>()
     {
         return ImageError::DigestMismatch {
-            what: format!("blob {digest} of {reference}"),
+            what: format!("blob {} of {reference}", desc.digest),
             expected: expected.clone(),
             actual: actual.clone(),
         };
     }
-    reg_err(reference, e)
+    ImageError::BlobTransfer {
+        reference: reference.to_string(),
+        digest: desc.digest.clone(),
+        downloaded,
+        size: desc.size,
+        message: e.to_string(),
+    }
 }
 
 /// A client that speaks plain HTTP to loopback and insecure registries, HTTPS to the rest.

@@ -8,6 +8,7 @@
 //!   layers/<diff_id hex>/           each layer unpacked once (overlayfs form), shared by images
 //!   holds/<image id hex>/<holder>   images in use (e.g. by containers): never deleted
 //!   locks/                          flock files: gc.lock, index.lock, layer-<hex>.lock
+//!   buildcache/<key>                build cache records (`runtime::build::cache`): GC keeps their layers
 //!   tmp/                            temp files and dirs, renamed into place when complete
 //! ```
 //!

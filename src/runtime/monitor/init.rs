@@ -19,10 +19,12 @@ use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, kill, signal, sig
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
 
-/// Executor of container processes; `init` selects the reaping init for the container's PID 1.
+/// Executor of container processes; `init` selects the reaping init for the container's PID 1,
+/// `controlling_tty` makes the process's stdin (a terminal) its controlling terminal.
 #[derive(Clone)]
 pub struct RcomposeExecutor {
     pub init: bool,
+    pub controlling_tty: bool,
 }
 
 /// Restores default dispositions and an empty signal mask (before `execve`).
@@ -43,6 +45,9 @@ impl Executor for RcomposeExecutor {
             run_init(spec)
         } else {
             reset_signals();
+            if self.controlling_tty {
+                take_terminal()?;
+            }
             DefaultExecutor {}.exec(spec)
         }
     }
@@ -50,6 +55,24 @@ impl Executor for RcomposeExecutor {
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
         DefaultExecutor {}.validate(spec)
     }
+}
+
+/// A new session with stdin as its controlling terminal (what a login does), so the shell can
+/// run job control and the terminal's Ctrl-C reaches the foreground process group.
+fn take_terminal() -> Result<(), ExecutorError> {
+    // EPERM: libcontainer's init already made this process a session leader, which is enough.
+    match nix::unistd::setsid() {
+        Ok(_) | Err(nix::errno::Errno::EPERM) => {}
+        Err(e) => return Err(ExecutorError::Other(format!("exec: setsid: {e}"))),
+    }
+    // SAFETY: TIOCSCTTY takes an int argument and touches no memory of ours.
+    if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(ExecutorError::Other(format!(
+            "exec: make stdin the controlling terminal: {e}"
+        )));
+    }
+    Ok(())
 }
 
 fn run_init(spec: &Spec) -> Result<(), ExecutorError> {

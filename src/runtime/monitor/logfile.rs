@@ -56,7 +56,11 @@ impl LogWriter {
         {
             self.rotate()?;
         }
-        self.file.write_all(&line)?;
+        if let Err(e) = self.file.write_all(&line) {
+            // A partial record (a full disk) would glue itself to the next one: cut it off.
+            let _ = self.file.set_len(self.size);
+            return Err(e);
+        }
         self.size += line.len() as u64;
         Ok(())
     }

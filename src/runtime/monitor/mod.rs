@@ -33,13 +33,13 @@ pub const READY_FD: i32 = 1;
 /// Entry point: `args` are the arguments after `__monitor`.
 pub fn main(args: &[String]) -> ExitCode {
     let [state_root, run_root, id] = args else {
-        eprintln!("usage: rcompose __monitor <state_root> <run_root> <id>");
+        diag!("usage: rcompose __monitor <state_root> <run_root> <id>");
         return ExitCode::from(2);
     };
     let ready = match take_ready_pipe() {
         Some(fd) => fd,
         None => {
-            eprintln!("rcompose __monitor: no ready pipe on fd {READY_FD}");
+            diag!("rcompose __monitor: no ready pipe on fd {READY_FD}");
             return ExitCode::from(2);
         }
     };
@@ -63,7 +63,7 @@ pub fn main(args: &[String]) -> ExitCode {
     let mut monitor = match server::Monitor::new(layout, id) {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("monitor {id}: {e}");
+            diag!("monitor {id}: {e}");
             report(ready, Err(e.to_string()));
             return ExitCode::FAILURE;
         }
@@ -76,14 +76,14 @@ pub fn main(args: &[String]) -> ExitCode {
     let t2 = match started {
         Ok(t2) => t2,
         Err(e) => {
-            eprintln!("monitor {id}: {e}");
+            diag!("monitor {id}: {e}");
             monitor.fail_startup(&e);
             report(ready, Err(e.to_string()));
             return ExitCode::FAILURE;
         }
     };
     report(ready, Ok(()));
-    eprintln!(
+    diag!(
         "monitor {id}: started (setup {:?}, rootfs+volumes+spec {:?}, libcontainer create+start {:?})",
         t1 - t0,
         t2 - t1,

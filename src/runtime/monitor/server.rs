@@ -105,6 +105,8 @@ pub struct Monitor {
     restart_at: Option<Instant>,
     run_started: Instant,
     backoff: Duration,
+    /// Log records dropped since the log last took one (a full disk).
+    log_dropped: u64,
     done: bool,
     /// Released after the waiters are answered (see [`rootfs::DetachedRootfs`]).
     detached_rootfs: Option<rootfs::DetachedRootfs>,
@@ -136,13 +138,7 @@ impl Monitor {
     /// Sets up the monitor: signals, socket, state, rootfs, volumes and the OCI bundle.
     pub fn new(layout: Layout, id: &str) -> Result<Self> {
         let paths = layout.container(id);
-        let stored: StoredSpec = serde_json::from_slice(
-            &fs::read(paths.spec()).ctx("read container spec", paths.spec())?,
-        )
-        .map_err(|e| ContainerError::CorruptState {
-            path: paths.spec(),
-            reason: e.to_string(),
-        })?;
+        let stored = StoredSpec::load(&paths.spec(), id)?;
         let mut state = ContainerState::load(&paths.state())?;
         state.monitor = ProcId::of(std::process::id() as i32);
         state.boot_id = crate::runtime::container::state::boot_id();
@@ -203,6 +199,7 @@ impl Monitor {
             restart_at: None,
             run_started: Instant::now(),
             backoff: BACKOFF_START,
+            log_dropped: 0,
             done: false,
             detached_rootfs: None,
         };
@@ -217,7 +214,19 @@ impl Monitor {
     pub fn prepare(&mut self) -> Result<()> {
         rootfs::mount_rootfs(&self.paths, &self.stored.spec.lower_dirs)?;
         let root = self.paths.rootfs();
-        self.user = user::resolve(&root, self.spec().user.as_deref(), &self.spec().group_add)?;
+        // The image's USER applies unless the spec says otherwise (docker's rule).
+        let image_user = self
+            .spec()
+            .image
+            .config()
+            .as_ref()
+            .and_then(|c| c.user().clone());
+        let name = self
+            .spec()
+            .user
+            .clone()
+            .or(image_user.filter(|u| !u.is_empty()));
+        self.user = user::resolve(&root, name.as_deref(), &self.spec().group_add)?;
         // dockerd creates a missing working directory (root-owned, 0755); inside the root,
         // whatever symlinks the image has on the way.
         let cwd = oci::working_dir(self.spec())?;
@@ -365,7 +374,7 @@ impl Monitor {
 
     fn save(&mut self) {
         if let Err(e) = self.state.save(&self.paths.state()) {
-            eprintln!("monitor: saving state: {e}");
+            diag!("monitor: saving state: {e}");
         }
     }
 
@@ -392,6 +401,7 @@ impl Monitor {
             .map_err(lc_err)?
             .with_executor(RcomposeExecutor {
                 init: self.spec().init,
+                controlling_tty: false,
             })
             .with_stdout(out_w)
             .with_stderr(err_w)
@@ -491,7 +501,7 @@ impl Monitor {
                 if let Err(e) = poll(&mut fds, timeout)
                     && e != nix::Error::EINTR
                 {
-                    eprintln!("monitor: poll: {e}");
+                    diag!("monitor: poll: {e}");
                 }
                 let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
                 let n = self.pipes.len();
@@ -547,15 +557,30 @@ impl Monitor {
             }
             Ok(n) => {
                 for line in p.lines.push(&buf[..n]) {
-                    if let Err(e) = self.log.write(p.stream, &line) {
-                        eprintln!("monitor: writing log: {e}");
+                    // The container keeps running when its log cannot be written (a full disk,
+                    // like docker's json-file driver): the record is dropped, reported once.
+                    match self.log.write(p.stream, &line) {
+                        Ok(()) if self.log_dropped > 0 => {
+                            diag!(
+                                "monitor: log writable again; {} records dropped",
+                                self.log_dropped
+                            );
+                            self.log_dropped = 0;
+                        }
+                        Ok(()) => {}
+                        Err(e) => {
+                            if self.log_dropped == 0 {
+                                diag!("monitor: writing log: {e}; dropping records until it works");
+                            }
+                            self.log_dropped += 1;
+                        }
                     }
                 }
                 true
             }
             Err(nix::Error::EAGAIN) | Err(nix::Error::EINTR) => true,
             Err(e) => {
-                eprintln!("monitor: reading {}: {e}", p.stream);
+                diag!("monitor: reading {}: {e}", p.stream);
                 self.pipes.remove(i);
                 false
             }
@@ -670,7 +695,7 @@ impl Monitor {
         if let Err(e) = fs::remove_dir_all(&lc_dir)
             && e.kind() != std::io::ErrorKind::NotFound
         {
-            eprintln!("monitor: removing {}: {e}", lc_dir.display());
+            diag!("monitor: removing {}: {e}", lc_dir.display());
         }
     }
 
@@ -679,7 +704,7 @@ impl Monitor {
         self.restart_at = None;
         match rootfs::detach_rootfs(&self.paths) {
             Ok(d) => self.detached_rootfs = Some(d),
-            Err(e) => eprintln!("monitor: {e}"),
+            Err(e) => diag!("monitor: {e}"),
         }
         self.state.status = Status::Exited;
         self.state.monitor = None;
@@ -701,7 +726,7 @@ impl Monitor {
             self.restart_at = None;
             self.state.restart_count += 1;
             if let Err(e) = self.start_container() {
-                eprintln!("monitor: restart failed: {e}");
+                diag!("monitor: restart failed: {e}");
                 self.state.error = Some(e.to_string());
                 self.finalize();
             }
@@ -768,7 +793,7 @@ impl Monitor {
             && let Some(c) = &mut self.container
         {
             if let Err(e) = c.resume() {
-                eprintln!("monitor: resume: {e}");
+                diag!("monitor: resume: {e}");
             }
             self.state.status = Status::Running;
             self.save();
@@ -961,7 +986,10 @@ impl Monitor {
         let b = ContainerBuilder::new(self.id.clone(), SyscallType::Linux)
             .with_root_path(self.paths.lc_root.clone())
             .map_err(lc_err)?
-            .with_executor(RcomposeExecutor { init: false })
+            .with_executor(RcomposeExecutor {
+                init: false,
+                controlling_tty: spec.tty,
+            })
             .with_stdin(stdin)
             .with_stdout(stdout)
             .with_stderr(stderr);

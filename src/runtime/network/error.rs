@@ -24,6 +24,17 @@ pub enum NetError {
         #[source]
         source: serde_json::Error,
     },
+    /// The state file was written by a newer (or unknown) format.
+    #[error(
+        "network state {}: format version {found} is not one this rcompose reads (version \
+         {supported}); use the rcompose that wrote it",
+        path.display()
+    )]
+    UnsupportedVersion {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
     /// A netlink request failed.
     #[error("netlink: {what}: {message}")]
     Netlink { what: String, message: String },

@@ -207,6 +207,13 @@ pub fn plumb(ns: &Netns, plans: &[VethPlan]) -> Result<()> {
                 .controller(br)
                 .up()
                 .build();
+            // A command killed mid-attach can leave this end behind (its name is derived from
+            // the endpoint being attached now, so no live endpoint owns it): it goes first.
+            if let Some(stale) = link_index(&h, &p.host_ifname).await? {
+                h.link().del(stale).execute().await.map_err(|e| {
+                    NetError::netlink(format!("del stale veth {}", p.host_ifname), e)
+                })?;
+            }
             h.link()
                 .add(msg)
                 .execute()

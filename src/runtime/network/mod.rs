@@ -228,7 +228,8 @@ impl NetworkManager {
         hex(&h)[..8].to_string()
     }
 
-    fn bridge_name(&self, network: &str) -> String {
+    /// The Linux bridge name of `network` under this state root (`rc-` + 12 hex digits).
+    pub fn bridge_name(&self, network: &str) -> String {
         let mut h = Sha256::new();
         h.update(self.store.dir().as_os_str().as_encoded_bytes());
         h.update([0]);
@@ -303,15 +304,27 @@ impl NetworkManager {
             labels: spec.labels.clone(),
             endpoints: BTreeMap::new(),
         };
-        link::ensure_bridge(&rec.ifname, gateway, subnet, spec.mtu)?;
         st.networks.insert(rec.name.clone(), rec.clone());
-        if let Err(e) = self.commit(&lock, &st, true) {
+        // Recorded before the bridge exists: a kill in between leaves a record whose bridge the
+        // next `ensure_network` creates and `remove_network` deletes, never an unrecorded bridge.
+        self.store.save(&lock, &st)?;
+        let made = link::ensure_bridge(&rec.ifname, gateway, subnet, spec.mtu)
+            .and_then(|()| self.commit(&lock, &st, true));
+        if let Err(e) = made {
             st.networks.remove(&rec.name);
             let _ = link::delete_link(&rec.ifname);
             let _ = self.commit(&lock, &st, true);
             return Err(e);
         }
         Ok(NetworkInfo::from(&rec))
+    }
+
+    /// Apply the persisted state again (firewall tables, netd, empty state files removed): what a
+    /// command killed between saving the state and applying it left undone.
+    pub fn resync(&self) -> Result<()> {
+        let lock = self.store.lock()?;
+        let st = self.store.load()?;
+        self.commit(&lock, &st, true)
     }
 
     /// Remove a network: its endpoints' veths, the bridge, its rules, DNS records and state.

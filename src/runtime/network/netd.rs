@@ -184,6 +184,10 @@ impl Daemon {
                 Ok(l) => {
                     self.dns.insert(name.clone(), (n.gateway, l));
                 }
+                // The network's bridge is not there (yet): after a reboot, or a command killed
+                // between recording a network and creating its bridge. Not this reload's
+                // failure: the network's own `ensure_network` makes the bridge, then reloads.
+                Err(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => {}
                 Err(e) => errors.push(format!("DNS on {}:53 ({name}): {e}", n.gateway)),
             }
         }

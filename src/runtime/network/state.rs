@@ -1,7 +1,7 @@
 //! Persisted allocations of one state root: networks (bridge name, subnet, gateway,
 //! endpoints with their addresses and DNS names) and published ports.
 //!
-//! Layout: `<state_root>/network/state.json` (written atomically: temp file + rename) guarded
+//! Layout: `<state_root>/network/state.json` (versioned, written atomically: temp file + rename) guarded
 //! by an exclusive `flock` on `<state_root>/network/state.lock`. Every mutation of the manager
 //! is load → change → save under that lock, so concurrent `up`s of different projects never
 //! get the same subnet, address or port. The helper process (`netd`) only reads the file.
@@ -19,15 +19,35 @@ use super::error::{NetError, Result};
 use super::ipam::Ipv4Net;
 use super::ports::Protocol;
 
+/// Current `state.json` format version. Files written before the field existed read as 1.
+pub const STATE_VERSION: u32 = 1;
+
+fn first_version() -> u32 {
+    1
+}
+
 /// Everything rcompose networking allocated under one state root.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct State {
+    /// The format version ([`STATE_VERSION`]); a newer one is refused, not misread.
+    #[serde(default = "first_version")]
+    pub version: u32,
     /// Networks by their (caller-given) name, e.g. `myproj_default`.
     #[serde(default)]
     pub networks: BTreeMap<String, NetworkRecord>,
     /// Published ports, in publication order.
     #[serde(default)]
     pub ports: Vec<PortRecord>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            version: STATE_VERSION,
+            networks: BTreeMap::new(),
+            ports: Vec::new(),
+        }
+    }
 }
 
 impl State {
@@ -139,6 +159,7 @@ impl StateStore {
     /// Write the state atomically. Requires the lock (enforced by the argument).
     pub fn save(&self, _lock: &StateLock, state: &State) -> Result<()> {
         let path = self.file();
+        // One writer at a time (the lock), so one temp name is enough.
         let tmp = self.dir.join("state.json.tmp");
         let data = serde_json::to_vec_pretty(state).map_err(|e| NetError::State {
             path: path.clone(),
@@ -171,12 +192,77 @@ impl StateStore {
 
 /// Read a state file (empty state when missing).
 pub fn load_file(path: &Path) -> Result<State> {
-    match std::fs::read(path) {
-        Ok(data) => serde_json::from_slice(&data).map_err(|e| NetError::State {
+    let data = match std::fs::read(path) {
+        Ok(data) => data,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
+        Err(e) => return Err(NetError::io("read", path, e)),
+    };
+    let parse_err = |e| NetError::State {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    // The version alone first: a newer format may not parse as this one at all.
+    #[derive(Deserialize)]
+    struct Version {
+        #[serde(default = "first_version")]
+        version: u32,
+    }
+    let v: Version = serde_json::from_slice(&data).map_err(parse_err)?;
+    if v.version != STATE_VERSION {
+        return Err(NetError::UnsupportedVersion {
             path: path.to_path_buf(),
-            source: e,
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
-        Err(e) => Err(NetError::io("read", path, e)),
+            found: v.version,
+            supported: STATE_VERSION,
+        });
+    }
+    serde_json::from_slice(&data).map_err(parse_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_state_round_trips_with_its_version() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let store = StateStore::open(d.path()).expect("open");
+        let lock = store.lock().expect("lock");
+        let mut st = State::default();
+        st.ports.push(PortRecord {
+            owner: "c".into(),
+            protocol: Protocol::Tcp,
+            host_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            host_port: 8080,
+            container_ip: Ipv4Addr::new(10, 0, 0, 2),
+            container_port: 80,
+        });
+        store.save(&lock, &st).expect("save");
+        let raw: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(store.file()).expect("read")).expect("json");
+        assert_eq!(raw["version"], STATE_VERSION);
+        assert_eq!(store.load().expect("load"), st);
+        assert!(!store.dir().join("state.json.tmp").exists());
+    }
+
+    #[test]
+    fn a_file_without_a_version_is_the_first_format() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let p = d.path().join("state.json");
+        std::fs::write(&p, r#"{"networks":{},"ports":[]}"#).expect("write");
+        assert_eq!(load_file(&p).expect("load").version, 1);
+    }
+
+    #[test]
+    fn a_newer_format_is_refused_by_name_not_misread() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let p = d.path().join("state.json");
+        std::fs::write(&p, r#"{"version":7,"networks":"a different shape"}"#).expect("write");
+        let err = load_file(&p).expect_err("newer version");
+        assert!(matches!(err, NetError::UnsupportedVersion { found: 7, .. }));
+        let msg = err.to_string();
+        assert!(
+            msg.contains("version 7") && msg.contains("state.json"),
+            "{msg}"
+        );
     }
 }
