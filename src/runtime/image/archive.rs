@@ -46,10 +46,21 @@ impl Dir {
             fd: OwnedFd::from(f),
         })
     }
+    /// A regular file of the archive. `O_NONBLOCK` so that a FIFO cannot block the open, and
+    /// anything but a regular file is refused: a FIFO or `/dev/zero`-like device in a hostile
+    /// archive would hang `load` or feed it forever.
     fn open_file(&self, rel: &str) -> Result<File, ImageError> {
-        let fd = unpack::open_in_root(&self.fd, rel.as_bytes(), libc::O_RDONLY)
-            .map_err(|e| ImageError::io(self.path.join(rel), e))?;
-        Ok(File::from(fd))
+        let at = || self.path.join(rel);
+        let fd = unpack::open_in_root(&self.fd, rel.as_bytes(), libc::O_RDONLY | libc::O_NONBLOCK)
+            .map_err(|e| ImageError::io(at(), e))?;
+        let file = File::from(fd);
+        if !file.metadata().at(at())?.is_file() {
+            return Err(ImageError::BadArchive {
+                path: at(),
+                reason: "not a regular file".into(),
+            });
+        }
+        Ok(file)
     }
     fn read(&self, rel: &str) -> Result<Vec<u8>, ImageError> {
         let mut v = Vec::new();
@@ -59,7 +70,7 @@ impl Dir {
         Ok(v)
     }
     fn exists(&self, rel: &str) -> bool {
-        self.open_file(rel).is_ok()
+        unpack::open_in_root(&self.fd, rel.as_bytes(), libc::O_PATH).is_ok()
     }
     fn blob(&self, d: &Digest) -> String {
         format!("blobs/sha256/{}", d.hex())
