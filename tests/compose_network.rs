@@ -5,9 +5,11 @@
 mod support;
 
 use std::net::UdpSocket;
+use std::path::Path;
 use std::time::Duration;
 
 use support::compose::ComposeEnv;
+use support::probe;
 
 const WEB: &str = r#"
 x-bb: &bb
@@ -167,37 +169,6 @@ networks:
     env.assert_clean();
 }
 
-/// A UDP echo server inside a container's network namespace (busybox has no UDP server): a thread
-/// of the test enters the namespace and answers `echo:<datagram>` until it gets `quit`.
-fn udp_echo_in_container(pid: i64, port: u16) -> std::thread::JoinHandle<()> {
-    use std::os::fd::AsRawFd;
-    let ns =
-        std::fs::File::open(format!("/proc/{pid}/ns/net")).expect("open the container's netns");
-    let (ready, wait) = std::sync::mpsc::channel();
-    let server = std::thread::spawn(move || {
-        // SAFETY: setns moves only this thread, which owns nothing else.
-        assert_eq!(
-            unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
-            0
-        );
-        let s = UdpSocket::bind(("0.0.0.0", port)).expect("bind udp in the container");
-        s.set_read_timeout(Some(Duration::from_secs(30)))
-            .expect("timeout");
-        ready.send(()).expect("ready");
-        let mut buf = [0u8; 512];
-        while let Ok((n, peer)) = s.recv_from(&mut buf) {
-            let mut reply = b"echo:".to_vec();
-            reply.extend_from_slice(&buf[..n]);
-            let _ = s.send_to(&reply, peer);
-            if &buf[..n] == b"quit" {
-                break;
-            }
-        }
-    });
-    wait.recv().expect("udp server ready");
-    server
-}
-
 /// A datagram to `addr` and its echo.
 fn udp_round_trip(addr: &str, text: &str) -> String {
     let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
@@ -231,7 +202,7 @@ services:
     let pid = env
         .pid_of(&format!("{}-echo-1", env.project))
         .expect("echo is running");
-    let server = udp_echo_in_container(pid, 9000);
+    let server = probe::udp_echo_in(Path::new(&format!("/proc/{pid}/ns/net")), 9000);
     let published = env.ok(&["port", "--protocol", "udp", "echo", "9000"]);
     let published = published.trim();
     assert!(published.starts_with("127.0.0.1:"), "{published}");

@@ -4,9 +4,10 @@
 //! state root, address pool and short unique names, and RAII guards remove namespaces, servers,
 //! networks, nft tables and netd even when an assertion fails.
 
+mod support;
+
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -16,6 +17,7 @@ use rcompose::runtime::network::{
     Attachment, HostPort, HostsFile, Ipv4Net, NetError, Netns, NetworkManager, NetworkSpec, Pool,
     PortBinding, Protocol, ResolvConf, hosts_file, netd, resolv_conf,
 };
+use support::probe;
 
 fn sh(cmd: &str) -> (bool, String) {
     let out = Command::new("sh")
@@ -356,29 +358,6 @@ fn dns_names_aliases_replicas_and_connectivity() {
     fx.teardown_and_check();
 }
 
-fn udp_echo_in(ns: &Netns, port: u16) -> std::thread::JoinHandle<()> {
-    let f = std::fs::File::open(ns_path(ns)).expect("open netns");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let h = std::thread::spawn(move || {
-        // SAFETY: setns of this thread only.
-        assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
-        let s = UdpSocket::bind(("0.0.0.0", port)).expect("bind udp in netns");
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        tx.send(()).unwrap();
-        let mut buf = [0u8; 512];
-        while let Ok((n, peer)) = s.recv_from(&mut buf) {
-            let mut reply = b"echo:".to_vec();
-            reply.extend_from_slice(&buf[..n]);
-            let _ = s.send_to(&reply, peer);
-            if &buf[..n] == b"quit" {
-                break;
-            }
-        }
-    });
-    rx.recv().expect("udp server ready");
-    h
-}
-
 fn ns_path(ns: &Netns) -> PathBuf {
     ns.path()
 }
@@ -398,7 +377,7 @@ fn published_tcp_udp_ports_and_preflight() {
     let mut c = Ns::new("rct-srv");
     let ip = fx.attach("p2-srv-1", &c.netns(), "p2_default", &["srv"]);
     c.serve("exec busybox nc -ll -p 80 -e /bin/echo tcp-hello");
-    let udp = udp_echo_in(&c.netns(), 53);
+    let udp = probe::udp_echo_in(&ns_path(&c.netns()), 53);
 
     let (tcp_port, udp_port) = (free_port(), free_port());
     let bindings = vec![

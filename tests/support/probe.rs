@@ -2,7 +2,9 @@
 //! busybox `nslookup` answer, a command SIGKILLed after a delay, a process's CPU time.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpStream, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -92,4 +94,35 @@ pub fn streams(out: &std::process::Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// A UDP echo server in the network namespace at `netns` (a bind-mounted namespace or
+/// `/proc/<pid>/ns/net`; busybox has no UDP server): a thread of the test enters the namespace,
+/// binds `0.0.0.0:port` and answers `echo:<datagram>` until it gets `quit` or 20 s pass in
+/// silence. Returns once the socket is bound.
+pub fn udp_echo_in(netns: &Path, port: u16) -> std::thread::JoinHandle<()> {
+    let ns = std::fs::File::open(netns).expect("open netns");
+    let (ready, wait) = std::sync::mpsc::channel();
+    let server = std::thread::spawn(move || {
+        // SAFETY: setns moves only this thread, which owns nothing else.
+        assert_eq!(
+            unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
+            0
+        );
+        let s = UdpSocket::bind(("0.0.0.0", port)).expect("bind udp in netns");
+        s.set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        ready.send(()).expect("ready");
+        let mut buf = [0u8; 512];
+        while let Ok((n, peer)) = s.recv_from(&mut buf) {
+            let mut reply = b"echo:".to_vec();
+            reply.extend_from_slice(&buf[..n]);
+            let _ = s.send_to(&reply, peer);
+            if &buf[..n] == b"quit" {
+                break;
+            }
+        }
+    });
+    wait.recv().expect("udp server ready");
+    server
 }
