@@ -4,30 +4,9 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::{Command, Output};
-
 use support::busybox;
 use support::registry::Registry;
-
-fn rcompose(root: &Path, cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rcompose"))
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run rcompose")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "rcompose failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use support::{ok, rcompose};
 
 #[test]
 fn load_list_and_remove_an_image() {

@@ -4,34 +4,11 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
 use rcompose::runtime::image::ImageStore;
 use support::busybox;
 use support::reference;
 use support::registry::Registry;
-
-fn rcompose(root: &Path, cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rcompose"))
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run rcompose")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "rcompose failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use support::{ok, rcompose};
 
 /// A state root with the busybox fixture loaded as `lab/busybox:1`.
 fn root_with_busybox() -> tempfile::TempDir {

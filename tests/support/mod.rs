@@ -9,6 +9,7 @@
 //! - [`probe`]: HTTP GET, nslookup answers, kill-after-delay, CPU time of a process.
 //! - [`runtime`]: a runtime-level [`runtime::TestEnv`] (own roots, busybox rootfs from the host's
 //!   static busybox) that removes every container it made on drop.
+//! - [`rcompose`] / [`ok`]: run the binary on a state root and take a successful run's stdout.
 //! - [`residue`]: what an env left on the host (mounts, netns, cgroups, processes, links, state).
 
 #![allow(dead_code)]
@@ -46,4 +47,31 @@ pub fn temp_store() -> (tempfile::TempDir, rcompose::runtime::image::ImageStore)
 /// A parsed image reference.
 pub fn reference(s: &str) -> rcompose::runtime::image::Reference {
     rcompose::runtime::image::Reference::parse(s).expect("reference")
+}
+
+/// `rcompose --root ROOT ARGS...` run in `cwd` with no stdin (a prompt reads end of input).
+pub fn rcompose(
+    root: &std::path::Path,
+    cwd: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_rcompose"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run rcompose")
+}
+
+/// The stdout of a command that must have succeeded (else both streams in the panic).
+pub fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "rcompose failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
